@@ -41,24 +41,27 @@ class QueryBufferOverflow(Exception):
 class RequestParser:
     """Turns a client's byte stream into argv lists (lists of bytes)."""
 
-    __slots__ = ("reader", "inline", "max_bulk", "max_query")
+    __slots__ = ("reader", "inline", "carried", "max_bulk", "max_query")
 
     def __init__(self, max_bulk: int = 512 * 1024 * 1024, max_query: int = 1024 * 1024 * 1024) -> None:
         self.reader = hiredis.Reader()
         self.inline = b""  # pending bytes of an unfinished inline line
+        self.carried = 0  # bytes of an unfinished RESP command, held by hiredis
         self.max_bulk = max_bulk
         self.max_query = max_query
 
     def feed(self, data: bytes) -> list[list[bytes]]:
         """All complete commands in data (plus what was pending); keeps the rest for later."""
         reader = self.reader
-        if self.inline or (data[:1] != b"*" and not reader.has_data()):
+        if self.inline or (data[:1] != b"*" and not self.carried):
             commands, data = self._feed_inline(data)
             if not data:
                 return commands
         else:
             commands = []
+        carried = self.carried
         reader.feed(data)
+        first = len(commands)
         try:
             item = reader.gets()
             while item is not False:
@@ -73,13 +76,27 @@ class RequestParser:
                     break
                 item = reader.gets()
         except hiredis.ProtocolError as exc:
+            # An inline line right after a RESP command in the same read: hiredis cannot switch
+            # forms, so work out where the RESP part ended and go on from there by hand.
+            pos = sum(map(_encoded_len, commands[first:])) - carried
+            if 0 <= pos < len(data) and data[pos:pos + 1] != b"*":
+                self.reader = hiredis.Reader()
+                self.carried = 0
+                return commands + self.feed(data[pos:])
             raise ProtocolError(_translate(str(exc))) from None
-        pending = reader.len()
-        if pending:
-            if pending > self.max_query:
-                raise QueryBufferOverflow(pending)
-            if pending <= len(data):
-                self._check_partial(data[len(data) - pending:])
+        # Did the read end inside a command? hiredis does not say, so compare the read's tail with
+        # the last command's encoding (one comparison per read, not per command) and only when
+        # they differ count the bytes exactly.
+        if len(commands) > first and data.endswith(_encode_request(commands[-1])):
+            self.carried = 0
+            return commands
+        consumed = sum(map(_encoded_len, commands[first:]))
+        partial = carried + len(data) - consumed
+        if partial > self.max_query:
+            raise QueryBufferOverflow(partial)
+        if carried < partial <= len(data):
+            self._check_partial(data[len(data) - partial:])
+        self.carried = partial
         return commands
 
     def _check_partial(self, tail: bytes) -> None:
@@ -132,6 +149,15 @@ class RequestParser:
         return commands, buf
 
 
+def _encode_request(argv: list[bytes]) -> bytes:
+    return b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in argv)
+
+
+def _encoded_len(argv: list[bytes]) -> int:
+    """Length of argv as a RESP array on the wire (only used to recover from mixed input)."""
+    return len(b"*%d\r\n" % len(argv)) + sum(len(b"$%d\r\n" % len(a)) + len(a) + 2 for a in argv)
+
+
 def _header_int(raw: bytes) -> int | None:
     try:
         return int(raw)
@@ -157,6 +183,9 @@ def _unexpected_element(arg: object) -> str:
 
 def _translate(message: str) -> str:
     lowered = message.lower()
+    if "as reply type byte" in lowered:
+        got = message.split('"')[1] if '"' in message else "?"
+        return "expected '$', got '%s'" % got
     if "multi-bulk" in lowered or "multibulk" in lowered:
         return "invalid multibulk length"
     if "bulk" in lowered:

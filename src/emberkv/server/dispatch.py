@@ -1,0 +1,115 @@
+"""From argv to reply: the checks Redis makes before running a command, and the call itself.
+
+``process_command`` mirrors Redis's processCommand: look the command up (unknown command, arity and
+subcommand errors come first, even before NOAUTH), then authentication, MULTI queuing, the
+subscribed-client restriction, LOADING and write refusals (MISCONF). ``call`` runs the handler with the
+clock read once, encodes its reply, keeps the per-command statistics, and hands what changed data to
+propagation (AOF, replicas) as effects.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from emberkv.commands.errors import NOAUTH, CommandError, unknown_command, wrong_arity
+from emberkv.commands.table import COMMANDS, NO_AUTH, Command
+from emberkv.protocol.replies import QUEUED
+
+if TYPE_CHECKING:
+    from emberkv.server.client import Client
+
+# Commands that run immediately inside MULTI instead of being queued.
+MULTI_CONTROL = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+# What a RESP2 client in subscribed mode may still send.
+SUBSCRIBED_ALLOWED = frozenset(
+    {"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe", "ping",
+     "quit", "reset"}
+)
+
+_perf = time.perf_counter
+_time = time.time
+
+
+def lookup(argv: list[bytes]) -> Command:
+    """The command (or subcommand) argv names; raises CommandError as Redis replies."""
+    cmd = COMMANDS.get(argv[0].lower())
+    if cmd is None:
+        raise CommandError(unknown_command(argv[0], argv[1:]))
+    if not cmd.arity_ok(len(argv)):
+        raise CommandError(wrong_arity(cmd.name))
+    if cmd.subcommands:
+        cmd = cmd.resolve(argv)
+    return cmd
+
+
+def process_command(c: Client, argv: list[bytes]) -> None:
+    """Check and run one command from client c; its reply goes to c.out."""
+    cmd = COMMANDS.get(argv[0].lower())
+    if cmd is None or cmd.subcommands or not cmd.arity_ok(len(argv)):
+        try:
+            cmd = lookup(argv)
+        except CommandError as exc:
+            if c.multi is not None:
+                c.multi_error = True
+            c.out.append(b"-%s\r\n" % exc.message)
+            return
+    server = c.server
+    if not c.authenticated and NO_AUTH not in cmd.flags:
+        c.out.append(b"-%s\r\n" % NOAUTH.encode())
+        return
+    if c.multi is not None and cmd.name not in MULTI_CONTROL:
+        refusal = server.refuse_reason(c, cmd)
+        if refusal is not None:
+            c.multi_error = True
+            c.out.append(b"-%s\r\n" % refusal)
+            return
+        c.multi.append((cmd, argv))
+        c.encode(QUEUED, c.out)
+        return
+    if c.resp == 2 and c.subscriptions and cmd.name not in SUBSCRIBED_ALLOWED:
+        c.out.append(
+            b"-ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
+            b"are allowed in this context\r\n" % cmd.fullname.encode()
+        )
+        return
+    refusal = server.refuse_reason(c, cmd)
+    if refusal is not None:
+        cmd.rejected_calls += 1
+        c.out.append(b"-%s\r\n" % refusal)
+        return
+    call(c, cmd, argv)
+    if server.keyspace.ready_keys:
+        server.blocking.handle_ready_keys()
+
+
+def call(c: Client, cmd: Command, argv: list[bytes]) -> None:
+    """Run a checked command: reply into c.out, statistics, propagation of its effects."""
+    server = c.server
+    ks = c.ks
+    if not c.in_exec:
+        ks.now_ms = int(_time() * 1000)
+    dirty = ks.dirty
+    db = c.db
+    c.propagate_as = None
+    start = _perf()
+    try:
+        reply = cmd.handler(c, argv)
+    except CommandError as exc:
+        cmd.failed_calls += 1
+        c.out.append(b"-%s\r\n" % exc.message)
+    else:
+        c.encode(reply, c.out)
+    cmd.usec += int((_perf() - start) * 1_000_000)
+    cmd.calls += 1
+    c.last_command = cmd
+    if ks.dirty != dirty and cmd.is_write:
+        if c.propagate_as is None:
+            server.propagate(db.id, argv)
+        else:
+            for effect in c.propagate_as:
+                server.propagate(db.id, effect)
+    if server.monitors:
+        server.feed_monitors(c, db.id, argv)
+    if not c.in_exec and server.pending_effects:
+        server.flush_effects(multi=False)
