@@ -19,6 +19,7 @@ from emberkv import REDIS_COMPAT_VERSION, __version__
 from emberkv.commands.table import Command
 from emberkv.keyspace.db import Keyspace
 from emberkv.keyspace.expire import active_expire_cycle
+from emberkv.persistence.state import PersistenceState
 from emberkv.server.blocking import Blocking
 from emberkv.server.client import Client
 from emberkv.server.log import Logger
@@ -60,10 +61,12 @@ class Server:
         self.pending_effects: list[tuple[int, list[bytes]]] = []
         self.effect_feeds: list[Callable[[list[tuple[int, list[bytes]]], bool], None]] = []
         self.cron_jobs: list[Callable[[], None]] = []
+        # FLUSHALL's extra work (Redis saves an RDB after it when save points are set).
+        self.flushall_hooks: list[Callable[[], None]] = []
         self.shutdown_jobs: list[Callable[[bool | None], bool]] = []
         # Persistence may refuse writes (MISCONF) or all data commands (LOADING).
         self.write_refusal: Callable[[], bytes | None] | None = None
-        self.loading = False
+        self.persistence = PersistenceState()
         # Group commit: when set, replies wait until the barrier says the log is safely written.
         self.reply_barrier: Callable[[], None] | None = None
         self.waiting_replies: dict[int, Client] = {}
@@ -72,6 +75,7 @@ class Server:
         self.shutdown_event = asyncio.Event()
         self.exit_code = 0
         self.cronloops = 0
+        self.active_expire = True  # DEBUG SET-ACTIVE-EXPIRE 0 turns the active cycle off
 
     def next_client_id(self) -> int:
         self._next_id += 1
@@ -105,7 +109,7 @@ class Server:
 
     def refuse_reason(self, c: Client, cmd: Command) -> bytes | None:
         """Why cmd may not run now (LOADING, MISCONF, ...), as the error text; None if it may."""
-        if self.loading and "loading" not in cmd.flags:
+        if self.persistence.loading and "loading" not in cmd.flags:
             return b"LOADING Redis is loading the dataset in memory"
         if cmd.is_write and self.write_refusal is not None:
             return self.write_refusal()
@@ -165,7 +169,8 @@ class Server:
         ks = self.keyspace
         ks.now_ms = int(time.time() * 1000)
         hz = max(1, self.config["hz"])
-        active_expire_cycle(ks, budget_s=0.25 / hz)
+        if self.active_expire:
+            active_expire_cycle(ks, budget_s=0.25 / hz)
         if self.pending_effects:
             self.flush_effects(multi=False)
         self._close_idle_clients()
