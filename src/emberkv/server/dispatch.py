@@ -92,6 +92,7 @@ def call(c: Client, cmd: Command, argv: list[bytes]) -> None:
     dirty = ks.dirty
     db = c.db
     c.propagate_as = None
+    c.last_command = cmd
     start = _perf()
     try:
         reply = cmd.handler(c, argv)
@@ -102,7 +103,6 @@ def call(c: Client, cmd: Command, argv: list[bytes]) -> None:
         c.encode(reply, c.out)
     cmd.usec += int((_perf() - start) * 1_000_000)
     cmd.calls += 1
-    c.last_command = cmd
     if ks.dirty != dirty and cmd.is_write:
         if c.propagate_as is None:
             server.propagate(db.id, argv)

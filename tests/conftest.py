@@ -1,0 +1,64 @@
+"""Shared fixtures: spawned servers (emberkv and the real Redis oracle) and an in-process server."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.servers import FIXTURES, REDIS_SERVER, start_emberkv, start_redis
+
+
+@pytest.fixture
+def emberkv(tmp_path):
+    """A running emberkv-server on a free port (default options, no save points)."""
+    server = start_emberkv(tmp_path / "emberkv")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def emberkv_factory(tmp_path):
+    """Start emberkv-servers with extra options: ``emberkv_factory("--appendonly", "yes")``."""
+    started = []
+
+    def start(*extra: str, name: str = "emberkv"):
+        server = start_emberkv(tmp_path / f"{name}{len(started)}", *extra)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def redis_oracle(tmp_path):
+    """A running real redis-server 7.0; the test is skipped when it is not installed."""
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed: differential/interop tests need it (CI installs it)")
+    server = start_redis(tmp_path / "redis")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_factory(tmp_path):
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed: interop tests need it (CI installs it)")
+    started = []
+
+    def start(*extra: str):
+        server = start_redis(tmp_path / f"redis{len(started)}", *extra)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def fixtures_dir():
+    """../shared/fixtures (Redis-written files); skipped with a reason when it is not there."""
+    if not FIXTURES.is_dir():
+        pytest.skip(f"{FIXTURES} not found: the shared Redis fixtures are needed for golden tests")
+    return FIXTURES
