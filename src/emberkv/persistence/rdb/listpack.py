@@ -1,0 +1,172 @@
+"""Listpack: the compact blob Redis 7.0 writes for small hashes and sorted sets and for list nodes.
+
+    u32le total_bytes     the whole blob, header and terminator included
+    u16le num_elements    65535 = "too many to count here, scan"
+    elements...
+    0xFF                  terminator
+
+Each element is encoding+data followed by a backlen (the size of encoding+data, so the blob can also be
+walked right to left):
+
+    0xxxxxxx               uint 0..127                                      1 byte
+    10xxxxxx               string of 0..63 bytes follows                    1 + len
+    110xxxxx b1            13-bit signed int ((b0 & 0x1f) << 8 | b1)         2 bytes
+    1110xxxx b1            string of 0..4095 bytes ((b0 & 0x0f) << 8 | b1)   2 + len
+    0xF0 u32le             string with a 32-bit length                       5 + len
+    0xF1 / F2 / F3 / F4    int16 / int24 / int32 / int64, little endian      3 / 4 / 5 / 9
+
+backlen takes 1 byte for sizes up to 127, 2 below 16383, 3 below 2097151, 4 below 268435455, else 5:
+7-bit groups, the most significant in the first byte, every later byte with bit 7 set (200 -> 01 c8).
+
+A string element that is a canonical int64 (strings.canonical_int) is stored in the smallest integer
+form; integers read back as their decimal text.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+
+from emberkv.persistence.rdb.errors import BlobError
+from emberkv.persistence.rdb.strings import canonical_int
+
+HEADER_SIZE = 6
+EMPTY_SIZE = HEADER_SIZE + 1
+LP_EOF = 0xFF
+COUNT_UNKNOWN = 65535
+
+_HEADER = struct.Struct("<IH")
+_U32 = struct.Struct("<I")
+_I16 = struct.Struct("<h")
+_I32 = struct.Struct("<i")
+_I64 = struct.Struct("<q")
+
+_INT_FIRST = frozenset(b"-0123456789")
+# The 1-byte forms, built once: uint 0..127 (encoding and backlen are the same byte) and short strings.
+_UINT7 = tuple(bytes([v, 1]) for v in range(128))
+_STR6 = tuple(bytes([0x80 | n]) for n in range(64))
+_BACKLEN1 = tuple(bytes([n]) for n in range(128))
+
+
+def encode_backlen(size: int) -> bytes:
+    if size <= 127:
+        return _BACKLEN1[size]
+    if size < 16383:
+        return bytes((size >> 7, (size & 127) | 128))
+    if size < 2097151:
+        return bytes((size >> 14, ((size >> 7) & 127) | 128, (size & 127) | 128))
+    if size < 268435455:
+        return bytes((size >> 21, ((size >> 14) & 127) | 128, ((size >> 7) & 127) | 128, (size & 127) | 128))
+    return bytes(
+        (size >> 28, ((size >> 21) & 127) | 128, ((size >> 14) & 127) | 128, ((size >> 7) & 127) | 128,
+         (size & 127) | 128)
+    )
+
+
+def backlen_size(size: int) -> int:
+    if size <= 127:
+        return 1
+    if size < 16383:
+        return 2
+    if size < 2097151:
+        return 3
+    if size < 268435455:
+        return 4
+    return 5
+
+
+def _int_entry(v: int) -> bytes:
+    if 0 <= v <= 127:
+        return _UINT7[v]
+    if -4096 <= v <= 4095:
+        u = v & 0x1FFF
+        return bytes((0xC0 | (u >> 8), u & 0xFF, 2))
+    if -32768 <= v <= 32767:
+        return b"\xf1" + _I16.pack(v) + b"\x03"
+    if -8388608 <= v <= 8388607:
+        return b"\xf2" + (v & 0xFFFFFF).to_bytes(3, "little") + b"\x04"
+    if -2147483648 <= v <= 2147483647:
+        return b"\xf3" + _I32.pack(v) + b"\x05"
+    return b"\xf4" + _I64.pack(v) + b"\x09"
+
+
+def lp_entry(value: bytes | int) -> bytes:
+    """One element, encoding + data + backlen, as it sits in a listpack."""
+    if type(value) is int:
+        return _int_entry(value)
+    n = len(value)
+    if n and n <= 20 and value[0] in _INT_FIRST:
+        v = canonical_int(value)
+        if v is not None:
+            return _int_entry(v)
+    if n < 64:
+        return _STR6[n] + value + _BACKLEN1[n + 1]
+    if n < 4096:
+        return bytes((0xE0 | (n >> 8), n & 0xFF)) + value + encode_backlen(n + 2)
+    return b"\xf0" + _U32.pack(n) + value + encode_backlen(n + 5)
+
+
+def lp_wrap(body: bytes, count: int) -> bytes:
+    """A listpack around already encoded elements (the concatenated lp_entry results)."""
+    return _HEADER.pack(len(body) + EMPTY_SIZE, min(count, COUNT_UNKNOWN)) + body + b"\xff"
+
+
+def lp_encode(values: Iterable[bytes | int]) -> bytes:
+    entries = [lp_entry(v) for v in values]
+    return lp_wrap(b"".join(entries), len(entries))
+
+
+def lp_decode(blob: bytes) -> list[bytes]:
+    """Every element as bytes (integers as decimal text), after checking the whole structure."""
+    size = len(blob)
+    if size < EMPTY_SIZE:
+        raise BlobError("listpack shorter than its header")
+    total, count = _HEADER.unpack_from(blob, 0)
+    if total != size or blob[-1] != LP_EOF:
+        raise BlobError("listpack header does not match its size")
+    out: list[bytes] = []
+    append = out.append
+    end = size - 1
+    pos = HEADER_SIZE
+    while pos < end:
+        b = blob[pos]
+        if b < 0x80:
+            append(b"%d" % b)
+            n = 1
+        elif b < 0xC0:
+            n = 1 + (b & 0x3F)
+            append(blob[pos + 1 : pos + n])
+        elif b < 0xE0:
+            if pos + 2 > end:
+                raise BlobError("listpack element past the end")
+            u = ((b & 0x1F) << 8) | blob[pos + 1]
+            append(b"%d" % (u - 8192 if u >= 4096 else u))
+            n = 2
+        elif b < 0xF0:
+            if pos + 2 > end:
+                raise BlobError("listpack element past the end")
+            n = 2 + (((b & 0x0F) << 8) | blob[pos + 1])
+            append(blob[pos + 2 : pos + n])
+        elif b == 0xF0:
+            if pos + 5 > end:
+                raise BlobError("listpack element past the end")
+            n = 5 + _U32.unpack_from(blob, pos + 1)[0]
+            append(blob[pos + 5 : pos + n])
+        elif 0xF1 <= b <= 0xF4:
+            width = (2, 3, 4, 8)[b - 0xF1]
+            n = 1 + width
+            if pos + n > end:
+                raise BlobError("listpack element past the end")
+            append(b"%d" % int.from_bytes(blob[pos + 1 : pos + n], "little", signed=True))
+        else:
+            raise BlobError(f"invalid listpack encoding byte {b:#x}")
+        pos += n
+        bl = backlen_size(n)
+        if pos + bl > end or blob[pos : pos + bl] != encode_backlen(n):
+            raise BlobError("listpack element or its backlen runs past the end or is wrong")
+        pos += bl
+    if pos != end:
+        raise BlobError("listpack elements overrun the terminator")
+    if count != COUNT_UNKNOWN and count != len(out):
+        raise BlobError("listpack element count does not match its header")
+    return out
