@@ -3,7 +3,6 @@ FLUSHDB and FLUSHALL. Expiry commands live in commands/expire.py, OBJECT in comm
 
 from __future__ import annotations
 
-import copy
 import random
 
 from emberkv.commands.args import parse_int
@@ -12,7 +11,7 @@ from emberkv.commands.table import command
 from emberkv.keyspace.db import NOTIFY_GENERIC
 from emberkv.keyspace.glob import glob_match
 from emberkv.keyspace.scan import ScanCursors, parse_cursor
-from emberkv.keyspace.values import TYPE_NAMES, ZSetValue
+from emberkv.keyspace.values import TYPE_NAMES, copy_value
 from emberkv.protocol.replies import OK, SimpleString
 
 # One set of SCAN cursors per server process (owners are the databases' dicts).
@@ -242,26 +241,13 @@ def copy_(c, argv):
         if not replace:
             return 0
         ks.delete_key(dst_db, dst)
-    ks.add_key(dst_db, dst, duplicate(value))
+    ks.add_key(dst_db, dst, copy_value(value))
     when = src_db.expires.get(src)
     if when is not None:
         ks.set_expire(dst_db, dst, when)
     ks.notify(NOTIFY_GENERIC, b"copy_to", dst_db, dst)
     ks.signal_ready(dst_db, dst)
     return 1
-
-
-def duplicate(value):
-    """An independent copy of a value (strings are immutable and shared)."""
-    if isinstance(value, bytes):
-        return value
-    if type(value) is ZSetValue:
-        dup = ZSetValue()
-        dup.scores = dict(value.scores)
-        dup.ranked = value.ranked.copy()
-        dup.big = value.big
-        return dup
-    return copy.copy(value)
 
 
 @command("flushdb", -1, "write", group="keyspace")

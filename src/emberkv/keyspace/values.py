@@ -133,3 +133,22 @@ def string_encoding(value: bytes) -> bytes:
     if as_int_or_none(value) is not None:
         return b"int"
     return b"embstr" if len(value) <= EMBSTR_MAX else b"raw"
+
+
+def copy_value(value: object) -> object:
+    """An independent copy of a value, keeping its encoding state (strings are immutable: shared)."""
+    kind = type(value)
+    if kind is bytes or kind is RawString:
+        return value
+    if kind is ListValue:
+        return ListValue(value)
+    if kind is ZSetValue:
+        dup = ZSetValue()
+        dup.scores = dict(value.scores)
+        dup.ranked = value.ranked.copy()
+    elif kind is HashValue or kind is SetValue:
+        dup = kind(value)
+    else:
+        raise TypeError(f"cannot copy a {kind.__name__}")
+    dup.big = value.big
+    return dup

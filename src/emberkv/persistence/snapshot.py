@@ -1,0 +1,232 @@
+"""The snapshot engine: a consistent image of the dataset as of one moment, written without fork.
+
+CPython cannot fork a snapshot cheaply (a child that walks the data writes every reference count, so
+the kernel copies most of the heap), so emberkv snapshots in-process, in small slices between client
+requests, with key-level copy-on-write:
+
+* At the start (T0) each database's key list is copied in one C-level step (a pointer per key), and
+  the snapshot keeps references to the database's ``data`` and ``expires`` dicts. FLUSHALL, FLUSHDB and
+  SWAPDB replace or move those dict objects, so the snapshot's view is unaffected by them.
+* Phase 1 groups the keys by ``hash(key) & mask`` (buckets of ~64 keys), a slice at a time, shrinking
+  the key list as it goes so the two copies never coexist in full.
+* Phase 2 writes one bucket per step, in bucket order. "Has the cursor passed this key?" is then
+  answered in O(1) from the key alone: ``bucket(key) < cursor``.
+* Every change to a key goes through ``Keyspace.before_change`` → ``before_change`` here, which writes
+  the key's T0 value first if the cursor has not passed it yet (and remembers it in ``done_early``), or
+  records that the key did not exist at T0 (``created``). Old values are released as soon as they are
+  replaced, because they were written out first; extra memory is the key list plus the touched keys.
+
+The engine is format-agnostic: an ``encoder`` turns (db, key, value, ttl) records into bytes (the RDB
+writer, or the AOF command writer for a RESP base) and a ``sink`` takes the bytes (a file, a socket).
+Records of a database the cursor has not reached yet are kept (as copies) until its section begins,
+since a file holds each database's keys together under one SELECTDB.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from emberkv.keyspace.db import Database, Keyspace
+from emberkv.keyspace.values import copy_value
+
+BUCKET_SIZE = 64
+SLICE_SECONDS = 0.002  # work per slice before yielding to clients
+
+
+class Encoder(Protocol):
+    """What the engine needs from a file format (RdbWriter has exactly this shape)."""
+
+    def write_header(self, aux: dict) -> None: ...
+    def select_db(self, dbid: int, db_size: int, expires_size: int) -> None: ...
+    def write_key(self, key: bytes, value: Any, expire_ms: int | None) -> None: ...
+    def finish(self) -> None: ...
+
+
+class _DbState:
+    """One database's part of a snapshot."""
+
+    __slots__ = ("dbid", "data", "expires", "keys", "groups", "mask", "cursor", "phase",
+                 "done_early", "created", "pending", "size", "expires_size")
+
+    def __init__(self, db: Database) -> None:
+        self.dbid = db.id
+        self.data = db.data
+        self.expires = db.expires
+        self.keys: list[bytes] = list(db.data)
+        self.size = len(self.keys)
+        self.expires_size = len(db.expires)
+        buckets = 1
+        while buckets * BUCKET_SIZE < self.size:
+            buckets <<= 1
+        self.mask = buckets - 1
+        self.groups: list[list[bytes]] = [[] for _ in range(buckets)] if self.size else []
+        self.cursor = 0
+        self.phase = 0  # 0 not started, 1 grouping, 2 writing, 3 done
+        self.done_early: set[bytes] = set()
+        self.created: set[bytes] = set()
+        # Records hooked before this database's section began: (key, copy of value, expire).
+        self.pending: list[tuple[bytes, Any, int | None]] = []
+
+
+class Snapshot:
+    """One running snapshot; ``start()`` it, and ``on_done(error_or_None)`` is called at the end."""
+
+    def __init__(self, ks: Keyspace, loop, encoder: Encoder, aux: dict,
+                 on_done: Callable[[BaseException | None], None], key_delay_us: int = 0,
+                 progress: Callable[[int], None] | None = None) -> None:
+        self.ks = ks
+        self.loop = loop
+        self.encoder = encoder
+        self.aux = aux
+        self.on_done = on_done
+        self.key_delay_us = key_delay_us
+        self.progress = progress
+        self.states: list[_DbState] = []
+        self.by_dict: dict[int, _DbState] = {}
+        self.current: _DbState | None = None
+        self.keys_written = 0
+        self.keys_total = 0
+        self.finished = False
+        self.started_at = 0.0
+
+    # -- life cycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.started_at = time.time()
+        self.states = [_DbState(db) for db in self.ks.dbs if db.data]
+        self.by_dict = {id(s.data): s for s in self.states}
+        self.keys_total = sum(s.size for s in self.states)
+        try:
+            self.encoder.write_header(self.aux)
+        except BaseException as exc:  # noqa: BLE001 - reported to the owner, never raised into the loop
+            self._finish(exc)
+            return
+        self.ks.snapshot = self
+        self.loop.call_soon(self._step)
+
+    def abort(self, reason: BaseException) -> None:
+        if not self.finished:
+            self._finish(reason)
+
+    def run_to_completion(self) -> None:
+        """Finish synchronously (SAVE, SHUTDOWN, DEBUG RELOAD while a snapshot runs)."""
+        while not self.finished:
+            self._work(deadline=None)
+
+    def _finish(self, error: BaseException | None) -> None:
+        self.finished = True
+        if self.ks.snapshot is self:
+            self.ks.snapshot = None
+        self.states = []
+        self.by_dict = {}
+        self.on_done(error)
+
+    def _step(self) -> None:
+        if self.finished:
+            return
+        if self.key_delay_us:
+            self._work(deadline=None, max_keys=1)
+            if not self.finished:
+                self.loop.call_later(self.key_delay_us / 1_000_000, self._step)
+            return
+        self._work(deadline=time.perf_counter() + SLICE_SECONDS)
+        if not self.finished:
+            self.loop.call_soon(self._step)
+
+    # -- the work --------------------------------------------------------------------------------
+
+    def _work(self, deadline: float | None, max_keys: int = 0) -> None:
+        """Advance until the deadline (or max_keys written); finishes the snapshot at the end."""
+        try:
+            written = 0
+            while True:
+                state = self.current
+                if state is None or state.phase == 3:
+                    state = self._next_db()
+                    if state is None:
+                        self.encoder.finish()
+                        self._finish(None)
+                        return
+                if state.phase == 1:
+                    self._group(state, 4096)
+                else:
+                    written += self._write_bucket(state)
+                if max_keys and written >= max_keys:
+                    return
+                if deadline is not None and time.perf_counter() >= deadline:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - disk full, encoder bug: fail this save only
+            self._finish(exc)
+
+    def _next_db(self) -> _DbState | None:
+        for state in self.states:
+            if state.phase == 0:
+                self.current = state
+                state.phase = 1
+                self.encoder.select_db(state.dbid, state.size, state.expires_size)
+                for key, value, expire in state.pending:
+                    self._emit(key, value, expire)
+                state.pending = []
+                return state
+        return None
+
+    def _group(self, state: _DbState, count: int) -> None:
+        keys, groups, mask = state.keys, state.groups, state.mask
+        chunk = keys[-count:]
+        del keys[-count:]
+        for key in chunk:
+            groups[hash(key) & mask].append(key)
+        if not keys:
+            state.phase = 2
+
+    def _write_bucket(self, state: _DbState) -> int:
+        if state.cursor >= len(state.groups):
+            state.phase = 3
+            return 0
+        bucket = state.groups[state.cursor]
+        state.groups[state.cursor] = []
+        written = 0
+        data, expires, early = state.data, state.expires, state.done_early
+        for key in bucket:
+            if key in early:
+                continue
+            value = data.get(key)
+            if value is None:
+                continue  # deleted since T0: the hook wrote it before the deletion
+            self._emit(key, value, expires.get(key) if expires else None)
+            written += 1
+        state.cursor += 1
+        return written
+
+    def _emit(self, key: bytes, value: Any, expire: int | None) -> None:
+        self.encoder.write_key(key, value, expire)
+        self.keys_written += 1
+        if self.progress is not None:
+            self.progress(self.keys_written)
+
+    # -- the copy-on-write hook ------------------------------------------------------------------
+
+    def before_change(self, db: Database, key: bytes) -> None:
+        """Called by the keyspace before key is created, changed, expired, renamed or deleted."""
+        state = self.by_dict.get(id(db.data))
+        if state is None or key in state.done_early or key in state.created:
+            return
+        value = state.data.get(key)
+        if value is None:
+            state.created.add(key)  # did not exist at T0 (every creation since passes here)
+            return
+        if state.phase == 3 or (state.phase == 2 and (hash(key) & state.mask) < state.cursor):
+            return  # the cursor has written it already
+        expire = state.expires.get(key) if state.expires else None
+        if state.phase == 0:
+            # Its section has not begun: keep a copy, since the value is about to change in place.
+            state.pending.append((key, copy_value(value), expire))
+        else:
+            try:
+                self._emit(key, value, expire)
+            except BaseException as exc:  # noqa: BLE001
+                self.loop.call_soon(self.abort, exc)
+                return
+        state.done_early.add(key)
