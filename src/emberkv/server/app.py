@@ -64,8 +64,9 @@ class Server:
         # FLUSHALL's extra work (Redis saves an RDB after it when save points are set).
         self.flushall_hooks: list[Callable[[], None]] = []
         self.shutdown_jobs: list[Callable[[bool | None], bool]] = []
-        # Persistence may refuse writes (MISCONF) or all data commands (LOADING).
-        self.write_refusal: Callable[[], bytes | None] | None = None
+        # Persistence may refuse writes (MISCONF); each guard returns the error text or None.
+        self.write_guards: list[Callable[[], bytes | None]] = []
+        self.rdb: Any = None  # persistence.saving.RdbSaver, attached at start-up
         self.persistence = PersistenceState()
         # Group commit: when set, replies wait until the barrier says the log is safely written.
         self.reply_barrier: Callable[[], None] | None = None
@@ -111,8 +112,12 @@ class Server:
         """Why cmd may not run now (LOADING, MISCONF, ...), as the error text; None if it may."""
         if self.persistence.loading and "loading" not in cmd.flags:
             return b"LOADING Redis is loading the dataset in memory"
-        if cmd.is_write and self.write_refusal is not None:
-            return self.write_refusal()
+        if self.write_guards and (cmd.is_write or cmd.name == "ping"):
+            # Redis refuses PING too while writes are refused: clients use it as a health check.
+            for guard in self.write_guards:
+                reason = guard()
+                if reason is not None:
+                    return reason
         return None
 
     # -- replies ---------------------------------------------------------------------------------
