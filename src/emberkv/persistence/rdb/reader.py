@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -73,11 +73,18 @@ class RdbReader:
         verify_checksum: bool = True,
         total_size: int | None = None,
         skip_unsupported: bool = False,
+        observer: Callable[[str, int, object], None] | None = None,
     ) -> None:
         self.src = RdbSource(f, verify_checksum, total_size)
         self.limits = limits
         self.verify_checksum = verify_checksum
         self.skip_unsupported = skip_unsupported
+        # Told about every metadata record as (kind, file offset, payload): check-rdb's report.
+        self.observer = observer
+        # The key being read and its type byte, for error reports.
+        self.current_key: bytes | None = None
+        self.current_type: int | None = None
+        self.current_offset = 0
         self.aux: dict[bytes, bytes] = {}
         self.functions: list[bytes] = []
         self.modules: list[str] = []  # module AUX data walked over (skip_unsupported only)
@@ -89,6 +96,7 @@ class RdbReader:
         # Size of each database before load_into first touched it, to catch keys stored twice.
         self._db_base: dict[int, int] = {}
         self.version = self._read_header()
+        self._note("version", 5, self.version)
         self._read_metadata()
 
     @property
@@ -121,19 +129,24 @@ class RdbReader:
         src = self.src
         if op == C.OP_AUX:
             name = src.read_string()
-            self.aux[name] = src.read_string()
+            self.aux[name] = value = src.read_string()
+            self._note("aux", start, (name, value))
         elif op == C.OP_SELECTDB:
             self.dbid = src.read_length()
+            self._note("selectdb", start, self.dbid)
         elif op == C.OP_RESIZEDB:
-            self.resize_hints[self.dbid] = (src.read_length(), src.read_length())
+            self.resize_hints[self.dbid] = hint = (src.read_length(), src.read_length())
+            self._note("resizedb", start, hint)
         elif op == C.OP_FUNCTION2:
             self.functions.append(src.read_string())
+            self._note("function", start, self.functions[-1])
         elif op == C.OP_FUNCTION:
             name, engine = src.read_string(), src.read_string()
             if src.read_length():
                 src.read_string()  # the description is not part of the library source
             code = src.read_string()
             self.functions.append(b"#!%s name=%s\n%s" % (engine, name, code))
+            self._note("function", start, self.functions[-1])
         elif op == C.OP_MODULE_AUX:
             self._read_module_aux(start)
         else:
@@ -153,6 +166,11 @@ class RdbReader:
             )
         skip_module_data(src)
         self.modules.append(name)
+        self._note("module-aux", start, name)
+
+    def _note(self, kind: str, offset: int, payload: object) -> None:
+        if self.observer is not None:
+            self.observer(kind, offset, payload)
 
     def _read_value(self, rdbtype: int, key: bytes, start: int) -> object:
         src = self.src
@@ -197,7 +215,10 @@ class RdbReader:
             start = src.offset
             t = src.read_byte()
             if is_object_type(t):
-                key = src.read_string()
+                self.current_offset = start
+                self.current_type = t
+                self.current_key = None
+                self.current_key = key = src.read_string()
                 value = self._read_value(t, key, start)
                 if value is None:
                     self.empty_keys_skipped += 1
