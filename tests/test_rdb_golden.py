@@ -14,22 +14,38 @@ import pytest
 from emberkv.keyspace.db import Keyspace
 from emberkv.keyspace.digest import dataset_digest
 from emberkv.keyspace.values import HashValue, ListValue, SetValue, ZSetValue, string_encoding, type_name
-from emberkv.persistence.rdb import ModuleError, RdbReader, UnsupportedTypeError, UnsupportedValue, load_rdb_file
+from emberkv.persistence.rdb import (
+    ModuleError,
+    RdbReader,
+    UnsupportedTypeError,
+    UnsupportedValue,
+    load_rdb_file,
+)
 from tests.servers import FIXTURES
 
 RDB_FIXTURES = FIXTURES / "rdb"
-CASES = sorted(RDB_FIXTURES.glob("*/*.rdb")) if RDB_FIXTURES.is_dir() else []
-MISSING = pytest.param(
+MISSING = [pytest.param(
     None, marks=pytest.mark.skip(reason=f"{RDB_FIXTURES} not found: golden tests need ../shared/fixtures")
-)
-
-
-def case_id(path: Path | None) -> str:
-    return f"{path.parent.name}/{path.name}" if path else "no-fixtures"
+)]
 
 
 def expected(path: Path) -> dict:
     return json.loads(path.with_suffix(".json").read_text())
+
+
+def _has_stream(path: Path) -> bool:
+    return any(k["type"] == "stream" for k in expected(path).get("keys", []))
+
+
+CASES = sorted(RDB_FIXTURES.glob("*/*.rdb")) if RDB_FIXTURES.is_dir() else []
+# What real Redis did with each file: loaded it, loaded it with streams in it, or refused it.
+LOADABLE = [p for p in CASES if expected(p)["loads"] and not _has_stream(p)] or MISSING
+WITH_STREAMS = [p for p in CASES if expected(p)["loads"] and _has_stream(p)] or MISSING
+REFUSED = [p for p in CASES if not expected(p)["loads"]] or MISSING
+
+
+def case_id(path: Path | None) -> str:
+    return f"{path.parent.name}/{path.name}" if path else "no-fixtures"
 
 
 def jbytes(x: str | dict) -> bytes:
@@ -68,13 +84,9 @@ def assert_value_matches(value: object, want: dict) -> None:
     assert encoding_of(value) == want["encoding"], name
 
 
-@pytest.mark.parametrize("path", CASES or [MISSING], ids=case_id)
+@pytest.mark.parametrize("path", LOADABLE, ids=case_id)
 def test_fixture_loads_like_redis(path: Path) -> None:
     want = expected(path)
-    if not want["loads"]:
-        pytest.skip("refused by Redis: see test_module_fixture_is_refused_naming_the_module")
-    if any(k["type"] == "stream" for k in want["keys"]):
-        pytest.skip("holds a stream: see test_stream_fixture_is_refused_naming_the_key")
     ks = Keyspace()
     stats = load_rdb_file(path, ks, int(time.time() * 1000))
     assert stats.keys_loaded == len(want["keys"])
@@ -87,12 +99,9 @@ def test_fixture_loads_like_redis(path: Path) -> None:
     assert dataset_digest(ks).decode() == want["debug_digest"]
 
 
-@pytest.mark.parametrize("path", CASES or [MISSING], ids=case_id)
+@pytest.mark.parametrize("path", WITH_STREAMS, ids=case_id)
 def test_stream_fixture_is_refused_naming_the_key(path: Path) -> None:
-    want = expected(path)
-    streams = {jbytes(k["key"]) for k in want.get("keys", []) if k["type"] == "stream"}
-    if not streams:
-        pytest.skip("no stream in this fixture")
+    streams = {jbytes(k["key"]) for k in expected(path)["keys"] if k["type"] == "stream"}
     with pytest.raises(UnsupportedTypeError) as refused:
         load_rdb_file(path, Keyspace(), int(time.time() * 1000))
     assert refused.value.key in streams
@@ -100,11 +109,9 @@ def test_stream_fixture_is_refused_naming_the_key(path: Path) -> None:
     assert repr(refused.value.key) in str(refused.value) and "stream" in str(refused.value)
 
 
-@pytest.mark.parametrize("path", CASES or [MISSING], ids=case_id)
+@pytest.mark.parametrize("path", WITH_STREAMS, ids=case_id)
 def test_stream_fixture_walked_for_check_rdb_keeps_every_other_key(path: Path) -> None:
     want = expected(path)
-    if not any(k["type"] == "stream" for k in want.get("keys", [])):
-        pytest.skip("no stream in this fixture")
     with path.open("rb") as f:
         entries = {(e.dbid, e.key): e for e in RdbReader(f, skip_unsupported=True).entries()}
     assert len(entries) == len(want["keys"])
@@ -116,11 +123,9 @@ def test_stream_fixture_walked_for_check_rdb_keeps_every_other_key(path: Path) -
             assert_value_matches(entry.value, k)
 
 
-@pytest.mark.parametrize("path", CASES or [MISSING], ids=case_id)
+@pytest.mark.parametrize("path", REFUSED, ids=case_id)
 def test_module_fixture_is_refused_naming_the_module(path: Path) -> None:
     want = expected(path)
-    if want["loads"]:
-        pytest.skip("Redis loads this fixture")
     redis_said = want["redis_log_tail"][-1]
     with pytest.raises(ModuleError) as refused:
         load_rdb_file(path, Keyspace(), int(time.time() * 1000))
