@@ -263,6 +263,8 @@ class RdbReader:
             buf = src.buf
             pos = src.pos
             end = len(buf) - FAST_RECORD_MAX
+            if stop_at is not None:
+                end = min(end, stop_at - src.base)
             # The fast path: type 0, a raw key of < 64 bytes, a raw value of < 64 bytes, no attributes.
             while pos < end and not buf[pos]:
                 kl = buf[pos + 1]
@@ -277,6 +279,9 @@ class RdbReader:
                 loaded += 1
                 pos = q
             src.pos = pos
+            if stop_at is not None and src.offset >= stop_at:
+                self._count(stats, db, loaded)
+                return False
             entry = self.next_entry()
             if entry is None:
                 self._count(stats, db, loaded)
@@ -294,9 +299,6 @@ class RdbReader:
                 db.expires[entry.key] = entry.expire_ms
             data[entry.key] = entry.value
             loaded += 1
-            if stop_at is not None and src.offset >= stop_at:
-                self._count(stats, db, loaded)
-                return False
 
     def _db(self, dbs: list) -> Any:
         if self.dbid >= len(dbs):
