@@ -152,7 +152,8 @@ class RdbSource:
 
     def read_text_double(self) -> float:
         self.need(1)
-        self.need(1 + self.buf[self.pos])
+        if self.buf[self.pos] < 253:  # 253..255 are NaN and the infinities, with no text after them
+            self.need(1 + self.buf[self.pos])
         start = self.offset
         try:
             x, self.pos = decode_text_double(self.buf, self.pos)
