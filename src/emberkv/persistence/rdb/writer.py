@@ -129,24 +129,26 @@ class RdbWriter:
         int_first = _INT_FIRST
         out = self.out
         for key, value in items:
-            if (
-                (type(value) is bytes or type(value) is RawString)
-                and len(key) <= inline_max
-                and len(value) <= inline_max
-                and (len(key) > 11 or key[:1] not in int_first)
-                and (len(value) > 11 or value[:1] not in int_first)
-                and not (expires and key in expires)
-            ):
-                out += headers[len(key)]
-                out += key
-                out += lengths[len(value)]
-                out += value
-                if len(out) >= FLUSH_AT:
-                    self._flush()
-                    out = self.out
-            else:
-                self.write_key(key, value, expires.get(key) if expires else None)
-                out = self.out
+            if type(value) is bytes or type(value) is RawString:
+                kl = len(key)
+                vl = len(value)
+                if (
+                    kl <= inline_max
+                    and vl <= inline_max
+                    and (kl > 11 or key[:1] not in int_first)
+                    and (vl > 11 or value[:1] not in int_first)
+                    and not (expires and key in expires)
+                ):
+                    out += headers[kl]
+                    out += key
+                    out += lengths[vl]
+                    out += value
+                    if len(out) >= FLUSH_AT:
+                        self._flush()
+                        out = self.out
+                    continue
+            self.write_key(key, value, expires.get(key) if expires else None)
+            out = self.out
 
     def finish(self) -> None:
         """EOF and the checksum (8 zero bytes when checksums are off), then hand everything to the file."""
