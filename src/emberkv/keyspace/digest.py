@@ -20,14 +20,6 @@ from emberkv.keyspace.values import HashValue, ListValue, RawString, SetValue, Z
 
 ZERO20 = bytes(20)
 EMPTY_DIGEST = b"0" * 40
-# Redis's type numbers, as folded into every value's digest (4 bytes, big endian).
-_TYPE_STRING = (0).to_bytes(4, "big")
-_TYPE_LIST = (1).to_bytes(4, "big")
-_TYPE_SET = (2).to_bytes(4, "big")
-_TYPE_ZSET = (3).to_bytes(4, "big")
-_TYPE_HASH = (4).to_bytes(4, "big")
-_EXPIRE_MARK = b"!!expire!!"
-
 _from = int.from_bytes
 
 
@@ -37,6 +29,21 @@ def _h(data: bytes) -> int:
 
 def _mix(state: int, data: bytes) -> int:
     return _h((state ^ _h(data)).to_bytes(20, "big"))
+
+
+def _mix_hashed(state: int, hashed: int) -> int:
+    """mix_in with sha1(data) already computed: the constants below are hashed once."""
+    return _h((state ^ hashed).to_bytes(20, "big"))
+
+
+# sha1 of Redis's type numbers (4 bytes, big endian), folded into every value's digest, and of the
+# TTL mark.
+_TYPE_STRING = _h((0).to_bytes(4, "big"))
+_TYPE_LIST = _h((1).to_bytes(4, "big"))
+_TYPE_SET = _h((2).to_bytes(4, "big"))
+_TYPE_ZSET = _h((3).to_bytes(4, "big"))
+_TYPE_HASH = _h((4).to_bytes(4, "big"))
+_EXPIRE_MARK = _h(b"!!expire!!")
 
 
 def _pair_digest(a: bytes, b: bytes) -> bytes:
@@ -55,25 +62,25 @@ def score_text(score: float, compact: bool) -> bytes:
 def _value_state(value: object, state: int) -> int:
     t = type(value)
     if t is bytes or t is RawString:
-        return _mix(_mix(state, _TYPE_STRING), value)  # type: ignore[arg-type]
+        return _mix(_mix_hashed(state, _TYPE_STRING), value)  # type: ignore[arg-type]
     if t is ListValue:
-        state = _mix(state, _TYPE_LIST)
+        state = _mix_hashed(state, _TYPE_LIST)
         for element in value:  # type: ignore[attr-defined]
             state = _mix(state, element)
         return state
     if t is SetValue:
-        state = _mix(state, _TYPE_SET)
+        state = _mix_hashed(state, _TYPE_SET)
         for member in value:  # type: ignore[attr-defined]
             state ^= _h(member)
         return state
     if t is ZSetValue:
-        state = _mix(state, _TYPE_ZSET)
+        state = _mix_hashed(state, _TYPE_ZSET)
         compact = not value.big  # type: ignore[attr-defined]
         for member, score in value.scores.items():  # type: ignore[attr-defined]
             state ^= _h(_pair_digest(member, score_text(score, compact)))
         return state
     if t is HashValue:
-        state = _mix(state, _TYPE_HASH)
+        state = _mix_hashed(state, _TYPE_HASH)
         for field, v in value.items():  # type: ignore[attr-defined]
             state ^= _h(_pair_digest(field, v))
         return state
@@ -84,7 +91,7 @@ def value_digest(value: object, has_expire: bool, state: bytes = ZERO20) -> byte
     """The value's digest steps applied to state (20 bytes), with the TTL mark when it has one."""
     result = _value_state(value, _from(state, "big"))
     if has_expire:
-        result ^= _h(_EXPIRE_MARK)
+        result ^= _EXPIRE_MARK
     return result.to_bytes(20, "big")
 
 
@@ -105,7 +112,7 @@ def dataset_digest(keyspace: object) -> bytes:
             # K = mix_in(zeros, key) = sha1(sha1(key)), then the value steps continue from K.
             k = _value_state(value, _h(sha1(key).digest()))
             if key in expires:
-                k ^= _h(_EXPIRE_MARK)
+                k ^= _EXPIRE_MARK
             final ^= _h(k.to_bytes(20, "big"))
     if not final:
         return EMPTY_DIGEST

@@ -55,10 +55,8 @@ def restore_payload(payload: bytes, limits: EncodingLimits = DEFAULT_LIMITS) -> 
     if rdbtype != C.TYPE_STRING and rdbtype not in LOADERS:
         raise DumpError(BAD_DATA_FORMAT)
     src = RdbSource(io.BytesIO(body), checksum=False, total_size=len(body))
-    src.pos = 1
-    src.buf = body
-    src.at_eof = True
     try:
+        src.read_byte()  # the type byte, looked at above
         value = rdb_load_object(src, rdbtype, limits)
     except RdbError:
         raise DumpError(BAD_DATA_FORMAT) from None
