@@ -46,6 +46,7 @@ _INT_FIRST = frozenset(b"-0123456789")
 _UINT7 = tuple(bytes([v, 1]) for v in range(128))
 _STR6 = tuple(bytes([0x80 | n]) for n in range(64))
 _BACKLEN1 = tuple(bytes([n]) for n in range(128))
+_DECIMAL = tuple(b"%d" % v for v in range(128))
 
 
 def encode_backlen(size: int) -> bytes:
@@ -128,23 +129,29 @@ def lp_decode(blob: bytes) -> list[bytes]:
     append = out.append
     end = size - 1
     pos = HEADER_SIZE
+    # blob[end] is the terminator, so blob[i] for any i <= end needs no bounds check; an element whose
+    # size runs over it shows up as a wrong backlen or as pos passing end.
     while pos < end:
         b = blob[pos]
-        if b < 0x80:
-            append(b"%d" % b)
-            n = 1
-        elif b < 0xC0:
+        if b < 0x80:  # 7-bit uint: encoding and backlen both one byte
+            if blob[pos + 1] != 1:
+                raise BlobError("listpack element has a wrong backlen")
+            append(_DECIMAL[b])
+            pos += 2
+            continue
+        if b < 0xC0:  # string of up to 63 bytes: its size fits a one-byte backlen
             n = 1 + (b & 0x3F)
-            append(blob[pos + 1 : pos + n])
-        elif b < 0xE0:
-            if pos + 2 > end:
-                raise BlobError("listpack element past the end")
+            e = pos + n
+            if e >= end or blob[e] != n:
+                raise BlobError("listpack element or its backlen runs past the end or is wrong")
+            append(blob[pos + 1 : e])
+            pos = e + 1
+            continue
+        if b < 0xE0:
             u = ((b & 0x1F) << 8) | blob[pos + 1]
             append(b"%d" % (u - 8192 if u >= 4096 else u))
             n = 2
         elif b < 0xF0:
-            if pos + 2 > end:
-                raise BlobError("listpack element past the end")
             n = 2 + (((b & 0x0F) << 8) | blob[pos + 1])
             append(blob[pos + 2 : pos + n])
         elif b == 0xF0:
@@ -153,8 +160,7 @@ def lp_decode(blob: bytes) -> list[bytes]:
             n = 5 + _U32.unpack_from(blob, pos + 1)[0]
             append(blob[pos + 5 : pos + n])
         elif 0xF1 <= b <= 0xF4:
-            width = (2, 3, 4, 8)[b - 0xF1]
-            n = 1 + width
+            n = 1 + (2, 3, 4, 8)[b - 0xF1]
             if pos + n > end:
                 raise BlobError("listpack element past the end")
             append(b"%d" % int.from_bytes(blob[pos + 1 : pos + n], "little", signed=True))

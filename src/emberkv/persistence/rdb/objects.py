@@ -229,6 +229,23 @@ def _hash_from_pairs(src: RdbSource, start: int, fields: list[bytes], values: li
     return h
 
 
+def rdb_load_hash_listpack(src: RdbSource, rdbtype: int, limits: EncodingLimits) -> HashValue | None:
+    """Type 16, what Redis 7.0 writes for every small hash: kept lean, it runs once per such key."""
+    start = src.offset
+    try:
+        items = lp_decode(src.read_string())
+    except BlobError as e:
+        raise src.error(str(e), start) from None
+    fields = items[::2]
+    h = HashValue(zip(fields, items[1::2], strict=True)) if not len(items) % 2 else None
+    if h is None:
+        raise src.error("Hash listpack has an odd number of elements", start)
+    if len(h) != len(fields):
+        raise src.error("Duplicate hash fields detected", start)
+    h.big = len(h) > limits.hash_max_listpack_entries
+    return h or None
+
+
 def rdb_load_hash(src: RdbSource, rdbtype: int, limits: EncodingLimits) -> HashValue | None:
     start = src.offset
     max_value = limits.hash_max_listpack_value
@@ -244,7 +261,7 @@ def rdb_load_hash(src: RdbSource, rdbtype: int, limits: EncodingLimits) -> HashV
         longest = max((max(len(f), len(v)) for f, v in pairs), default=0)
         h.big = len(h) > limits.hash_max_listpack_entries or longest > max_value
     else:
-        items = _blob(src, lp_decode if rdbtype == C.TYPE_HASH_LISTPACK else ziplist_decode)
+        items = _blob(src, ziplist_decode)
         if len(items) % 2:
             raise src.error("Hash listpack has an odd number of elements", start)
         h = _hash_from_pairs(src, start, items[::2], items[1::2])
@@ -254,7 +271,12 @@ def rdb_load_hash(src: RdbSource, rdbtype: int, limits: EncodingLimits) -> HashV
 
 # -- dispatch ---------------------------------------------------------------------------------------
 
+def rdb_load_string(src: RdbSource, rdbtype: int, limits: EncodingLimits) -> bytes:
+    return src.read_string()
+
+
 LOADERS: dict[int, Callable[[RdbSource, int, EncodingLimits], object]] = {
+    C.TYPE_STRING: rdb_load_string,
     C.TYPE_LIST: rdb_load_list,
     C.TYPE_LIST_ZIPLIST: rdb_load_list,
     C.TYPE_LIST_QUICKLIST: rdb_load_list,
@@ -268,7 +290,7 @@ LOADERS: dict[int, Callable[[RdbSource, int, EncodingLimits], object]] = {
     C.TYPE_HASH: rdb_load_hash,
     C.TYPE_HASH_ZIPMAP: rdb_load_hash,
     C.TYPE_HASH_ZIPLIST: rdb_load_hash,
-    C.TYPE_HASH_LISTPACK: rdb_load_hash,
+    C.TYPE_HASH_LISTPACK: rdb_load_hash_listpack,
 }
 
 
@@ -292,8 +314,6 @@ def rdb_save_object(value: object, limits: EncodingLimits, compress: bool) -> tu
 
 def rdb_load_object(src: RdbSource, rdbtype: int, limits: EncodingLimits) -> object:
     """The value of a (non-stream, non-module) type; None when it loads empty."""
-    if rdbtype == C.TYPE_STRING:
-        return src.read_string()
     loader = LOADERS.get(rdbtype)
     if loader is None:
         raise src.error(f"Unknown RDB encoding type {rdbtype}")

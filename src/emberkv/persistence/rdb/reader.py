@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 from emberkv.persistence.rdb import constants as C
 from emberkv.persistence.rdb.errors import ModuleError, UnsupportedTypeError
 from emberkv.persistence.rdb.limits import DEFAULT_LIMITS, EncodingLimits
-from emberkv.persistence.rdb.objects import rdb_load_object
+from emberkv.persistence.rdb.objects import LOADERS
 from emberkv.persistence.rdb.skip import module_type_name, skip_module_data, skip_module_value, skip_stream
 from emberkv.persistence.rdb.source import CHUNK, RdbSource
 
@@ -172,7 +172,8 @@ class RdbReader:
         if self.observer is not None:
             self.observer(kind, offset, payload)
 
-    def _read_value(self, rdbtype: int, key: bytes, start: int) -> object:
+    def _read_unsupported(self, rdbtype: int, key: bytes, start: int) -> object:
+        """Streams and module values: refused, or walked over for check-rdb."""
         src = self.src
         if rdbtype in _STREAM_TYPES:
             if not self.skip_unsupported:
@@ -188,7 +189,7 @@ class RdbReader:
                     start,
                 )
             return UnsupportedValue("module", skip_module_value(src, rdbtype, module_id))
-        return rdb_load_object(src, rdbtype, self.limits)
+        raise src.error(f"Unknown RDB encoding type {rdbtype}", start)
 
     def _finish(self) -> None:
         """After the EOF opcode: read and check the checksum (files of version 5 and later)."""
@@ -219,7 +220,8 @@ class RdbReader:
                 self.current_type = t
                 self.current_key = None
                 self.current_key = key = src.read_string()
-                value = self._read_value(t, key, start)
+                loader = LOADERS.get(t)
+                value = loader(src, t, self.limits) if loader else self._read_unsupported(t, key, start)
                 if value is None:
                     self.empty_keys_skipped += 1
                     expire_ms = idle = freq = None

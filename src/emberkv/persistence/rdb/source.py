@@ -98,6 +98,14 @@ class RdbSource:
         return self.buf[p : p + n]
 
     def read_length(self) -> int:
+        buf = self.buf
+        pos = self.pos
+        if pos < len(buf) and buf[pos] < 0x40:  # one-byte length, by far the most common
+            self.pos = pos + 1
+            return buf[pos]
+        return self._read_length()
+
+    def _read_length(self) -> int:
         if len(self.buf) - self.pos < 9:
             self.fill_upto(9)
         try:
@@ -120,6 +128,17 @@ class RdbSource:
         return n, special
 
     def read_string(self) -> bytes:
+        buf = self.buf
+        pos = self.pos
+        # Most strings are raw with a one-byte length and already buffered: no header decoding.
+        if pos < len(buf) and buf[pos] < 0x40:
+            end = pos + 1 + buf[pos]
+            if end <= len(buf):
+                self.pos = end
+                return buf[pos + 1 : end]
+        return self._read_string()
+
+    def _read_string(self) -> bytes:
         if len(self.buf) - self.pos < MAX_HEADER:
             self.fill_upto(MAX_HEADER)
         start = self.pos
