@@ -107,14 +107,33 @@ def lp_entry(value: bytes | int) -> bytes:
     return b"\xf0" + _U32.pack(n) + value + encode_backlen(n + 5)
 
 
+def lp_body(values: Iterable[bytes | int]) -> tuple[bytes, int]:
+    """The concatenated lp_entry of every value, and how many there were: lp_entry's loop inlined, as
+    this runs for every element of every small hash and zset saved."""
+    parts: list[bytes] = []
+    append = parts.append
+    int_first = _INT_FIRST
+    count = 0
+    for value in values:
+        count += 1
+        if type(value) is bytes:
+            n = len(value)
+            if n < 64 and not (n and value[0] in int_first):
+                append(_STR6[n])
+                append(value)
+                append(_BACKLEN1[n + 1])
+                continue
+        append(lp_entry(value))
+    return b"".join(parts), count
+
+
 def lp_wrap(body: bytes, count: int) -> bytes:
     """A listpack around already encoded elements (the concatenated lp_entry results)."""
     return _HEADER.pack(len(body) + EMPTY_SIZE, min(count, COUNT_UNKNOWN)) + body + b"\xff"
 
 
 def lp_encode(values: Iterable[bytes | int]) -> bytes:
-    entries = [lp_entry(v) for v in values]
-    return lp_wrap(b"".join(entries), len(entries))
+    return lp_wrap(*lp_body(values))
 
 
 def lp_decode(blob: bytes) -> list[bytes]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from itertools import chain
 
 from sortedcontainers import SortedList
 
@@ -22,7 +23,7 @@ from emberkv.persistence.rdb.errors import BlobError
 from emberkv.persistence.rdb.intset import intset_decode, intset_encode
 from emberkv.persistence.rdb.lengths import encode_length
 from emberkv.persistence.rdb.limits import EncodingLimits
-from emberkv.persistence.rdb.listpack import EMPTY_SIZE, lp_decode, lp_entry, lp_wrap
+from emberkv.persistence.rdb.listpack import EMPTY_SIZE, lp_body, lp_decode, lp_entry, lp_wrap
 from emberkv.persistence.rdb.source import RdbSource
 from emberkv.persistence.rdb.strings import (
     canonical_int,
@@ -159,8 +160,8 @@ def listpack_score(score: float) -> bytes | int:
 
 def rdb_save_zset(value: ZSetValue, limits: EncodingLimits, compress: bool) -> tuple[int, bytes]:
     if not value.big:
-        body = [lp_entry(member) + lp_entry(listpack_score(score)) for score, member in value.ranked]
-        return C.TYPE_ZSET_LISTPACK, encode_string(lp_wrap(b"".join(body), 2 * len(body)), compress)
+        pairs = chain.from_iterable((member, listpack_score(score)) for score, member in value.ranked)
+        return C.TYPE_ZSET_LISTPACK, encode_string(lp_wrap(*lp_body(pairs)), compress)
     parts = [encode_length(len(value))]
     pack = encode_binary_double
     parts.extend(encode_string(m, compress) + pack(s) for s, m in reversed(value.ranked))
@@ -215,8 +216,7 @@ def rdb_load_zset(src: RdbSource, rdbtype: int, limits: EncodingLimits) -> ZSetV
 
 def rdb_save_hash(value: HashValue, limits: EncodingLimits, compress: bool) -> tuple[int, bytes]:
     if not value.big:
-        body = [lp_entry(f) + lp_entry(v) for f, v in value.items()]
-        return C.TYPE_HASH_LISTPACK, encode_string(lp_wrap(b"".join(body), 2 * len(body)), compress)
+        return C.TYPE_HASH_LISTPACK, encode_string(lp_wrap(*lp_body(chain.from_iterable(value.items()))), compress)
     parts = [encode_length(len(value))]
     parts.extend(encode_string(f, compress) + encode_string(v, compress) for f, v in value.items())
     return C.TYPE_HASH, b"".join(parts)
