@@ -14,6 +14,7 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Iterable, Mapping
+from itertools import islice
 from typing import Any, BinaryIO
 
 from emberkv.keyspace.values import RawString
@@ -25,6 +26,7 @@ from emberkv.persistence.rdb.objects import rdb_save_object
 from emberkv.persistence.rdb.strings import encode_string
 
 FLUSH_AT = 1 << 20
+WRITE_BATCH = 8192
 REDIS_VERSION = b"7.0.15"
 # AUX fields Redis 7.0 writes, in its order; others given by the caller follow them.
 AUX_ORDER = (b"redis-ver", b"redis-bits", b"ctime", b"used-mem", b"repl-stream-db", b"repl-id",
@@ -34,8 +36,8 @@ _EXPIRE = struct.Struct("<q")
 _TYPE_BYTES = tuple(bytes([t]) for t in range(256))
 # "type 0 (string), then a key length of n" for the inline path.
 _STRING_KEY_HEADERS = tuple(bytes([C.TYPE_STRING, n]) for n in range(64))
-# A short string starting with one of these may be a canonical integer, which is stored int-encoded.
-_INT_FIRST = frozenset(bytes([c]) for c in b"-0123456789")
+# By first byte: can a string starting with it be a canonical integer (stored int-encoded)?
+_INT_FIRST = tuple(c in b"-0123456789" for c in range(256))
 
 
 def _aux_bytes(value: bytes | int | str) -> bytes:
@@ -127,28 +129,35 @@ class RdbWriter:
         headers = _STRING_KEY_HEADERS
         lengths = SHORT_LENGTHS
         int_first = _INT_FIRST
-        out = self.out
-        for key, value in items:
-            if type(value) is bytes or type(value) is RawString:
-                kl = len(key)
-                vl = len(value)
-                if (
-                    kl <= inline_max
-                    and vl <= inline_max
-                    and (kl > 11 or key[:1] not in int_first)
-                    and (vl > 11 or value[:1] not in int_first)
-                    and not (expires and key in expires)
-                ):
-                    out += headers[kl]
-                    out += key
-                    out += lengths[vl]
-                    out += value
-                    if len(out) >= FLUSH_AT:
-                        self._flush()
-                        out = self.out
-                    continue
-            self.write_key(key, value, expires.get(key) if expires else None)
+        pending = iter(items)
+        while True:
+            # Batches keep the flush check out of the per-key loop; a batch of short strings is a few
+            # hundred KiB, so the buffer still goes out in chunks of about FLUSH_AT.
             out = self.out
+            seen = 0
+            for key, value in islice(pending, WRITE_BATCH):
+                seen += 1
+                if type(value) is bytes or type(value) is RawString:
+                    kl = len(key)
+                    vl = len(value)
+                    if (
+                        kl <= inline_max
+                        and vl <= inline_max
+                        and (kl > 11 or (kl and not int_first[key[0]]))
+                        and (vl > 11 or (vl and not int_first[value[0]]))
+                        and not (expires and key in expires)
+                    ):
+                        out += headers[kl]
+                        out += key
+                        out += lengths[vl]
+                        out += value
+                        continue
+                self.write_key(key, value, expires.get(key) if expires else None)
+                out = self.out
+            if len(self.out) >= FLUSH_AT:
+                self._flush()
+            if seen < WRITE_BATCH:
+                return
 
     def finish(self) -> None:
         """EOF and the checksum (8 zero bytes when checksums are off), then hand everything to the file."""
