@@ -272,14 +272,14 @@ class RdbReader:
                 kl = buf[pos + 1]
                 if kl > 63:
                     break
-                p = pos + 2 + kl
+                k = pos + 2
+                p = k + kl
                 vl = buf[p]
                 if vl > 63:
                     break
-                q = p + 1 + vl
-                data[buf[pos + 2 : p]] = buf[p + 1 : q]
+                pos = p + 1 + vl
+                data[buf[k:p]] = buf[p + 1 : pos]
                 loaded += 1
-                pos = q
             src.pos = pos
             if stop_at is not None and src.offset >= stop_at:
                 self._count(stats, db, loaded)
