@@ -3,8 +3,9 @@
 ``RdbReader`` reads the header and the leading metadata (AUX fields, function libraries) when it is
 created, then ``entries()`` yields every key in file order. ``load_into`` fills a keyspace directly and
 is what the server uses: it runs in slices (``max_bytes`` at a time) so the event loop can answer
-``-LOADING`` in between, and it decodes the most common record (a string key holding a short raw string,
-no TTL) inline, without a function call, because that loop is most of the load time of a big dataset.
+``-LOADING`` in between. It decodes the most common record (a string key holding a short raw string,
+no TTL) inline, without a function call, because that loop is most of the load time of a big dataset,
+and other string records (TTL, integer, long or LZF values) without building an ``RdbEntry``.
 
 Anything wrong with the file raises ``RdbError`` with the byte offset: bad signature or version, unknown
 opcodes or types, malformed blobs, truncation, a checksum mismatch at EOF (unless the stored checksum is
@@ -17,20 +18,24 @@ from __future__ import annotations
 
 import gc
 import os
+import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from emberkv.persistence.rdb import constants as C
-from emberkv.persistence.rdb.errors import ModuleError, UnsupportedTypeError
+from emberkv.persistence.rdb.errors import BlobError, ModuleError, UnsupportedTypeError
 from emberkv.persistence.rdb.limits import DEFAULT_LIMITS, EncodingLimits
 from emberkv.persistence.rdb.objects import LOADERS
 from emberkv.persistence.rdb.skip import module_type_name, skip_module_data, skip_module_value, skip_stream
 from emberkv.persistence.rdb.source import CHUNK, RdbSource
+from emberkv.persistence.rdb.strings import decode_string
 
 # The inline fast path handles records of at most 1 + 1 + 63 + 1 + 63 bytes; it only runs while that
 # many bytes are buffered, so it never needs a bounds check of its own.
 FAST_RECORD_MAX = 129
+_STRING_RECORD_START = frozenset((C.TYPE_STRING, C.OP_EXPIRETIME_MS))
+_EXPIRE = struct.Struct("<q")
 _STREAM_TYPES = (C.TYPE_STREAM_LISTPACKS, C.TYPE_STREAM_LISTPACKS_2)
 _MODULE_TYPES = (C.TYPE_MODULE, C.TYPE_MODULE_2)
 
@@ -284,6 +289,18 @@ class RdbReader:
             if stop_at is not None and src.offset >= stop_at:
                 self._count(stats, db, loaded)
                 return False
+            # Next most common: a string record with a TTL, an int-encoded or longer or LZF value.
+            record = _string_record(buf, pos) if pos < len(buf) and buf[pos] in _STRING_RECORD_START else None
+            if record is not None:
+                key, value, expire_ms, src.pos = record
+                if expire_ms is not None:
+                    if now_ms is not None and expire_ms <= now_ms:
+                        stats.keys_expired += 1
+                        continue
+                    db.expires[key] = expire_ms
+                data[key] = value
+                loaded += 1
+                continue
             entry = self.next_entry()
             if entry is None:
                 self._count(stats, db, loaded)
@@ -320,6 +337,25 @@ class RdbReader:
         # key was stored twice, which Redis treats as a corrupt file.
         if len(db.data) != self._db_base[db.id] + total:
             raise self.src.error(f"Duplicated key found in RDB file (database {db.id})")
+
+
+def _string_record(buf: bytes, pos: int) -> tuple[bytes, bytes, int | None, int] | None:
+    """(key, value, expire_ms, end) of a string key's record lying wholly in buf at pos, else None.
+
+    None also for anything odd (a malformed string, a record cut by the end of the window): the
+    general path then reads the same bytes again, refilling the window or reporting the error."""
+    try:
+        expire_ms = None
+        if buf[pos] == C.OP_EXPIRETIME_MS:
+            expire_ms = _EXPIRE.unpack_from(buf, pos + 1)[0]
+            pos += 9
+        if buf[pos] != C.TYPE_STRING:
+            return None
+        key, pos = decode_string(buf, pos + 1)
+        value, pos = decode_string(buf, pos)
+    except (IndexError, struct.error, BlobError):
+        return None
+    return key, value, expire_ms, pos
 
 
 def load_rdb_file(

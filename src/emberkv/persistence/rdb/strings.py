@@ -149,7 +149,13 @@ def lzf_expand(data: bytes, ulen: int) -> bytes:
 
 
 def decode_string(buf: bytes, pos: int) -> tuple[bytes, int]:
-    """(string, new_pos) from an in-memory buffer (DUMP payloads, tests)."""
+    """(string, new_pos) from an in-memory buffer (the reader's string records, DUMP payloads)."""
+    first = buf[pos] if pos < len(buf) else -1
+    if 0 <= first < 0x40:  # the common short raw string, without the general header decoding
+        end = pos + 1 + first
+        if end > len(buf):
+            raise Truncated("string past the end")
+        return buf[pos + 1 : end], end
     kind, a, b, p = decode_string_header(buf, pos)
     if kind == INT:
         return b"%d" % a, p
