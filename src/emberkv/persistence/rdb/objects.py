@@ -153,7 +153,8 @@ def rdb_load_set(src: RdbSource, rdbtype: int, limits: EncodingLimits) -> SetVal
 
 def listpack_score(score: float) -> bytes | int:
     """How a zset listpack stores a score: an integer when integral within +-2^62, else %.17g text."""
-    if score.is_integer() and -LP_INT_SCORE_LIMIT <= score <= LP_INT_SCORE_LIMIT:
+    # The range test comes first: it also keeps the infinities away from int().
+    if -LP_INT_SCORE_LIMIT <= score <= LP_INT_SCORE_LIMIT and score == int(score):
         return int(score)
     return b"%.17g" % score
 
