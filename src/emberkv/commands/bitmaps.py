@@ -48,19 +48,19 @@ def bit_offset(c, raw: bytes, per_unit: int = 1) -> int:
 def setbit(c, argv):
     """Set or clear one bit of a string (growing it with zero bytes); returns the old bit."""
     offset = bit_offset(c, argv[2])
-    if argv[3] == b"1":
-        on = True
-    elif argv[3] == b"0":
-        on = False
-    else:
+    if argv[3] not in (b"0", b"1"):
         raise CommandError(BIT_VALUE)
+    on = argv[3] == b"1"
     ks, db, key = c.ks, c.db, argv[1]
     old = _string(ks.lookup_write(db, key))
     index, mask = offset >> 3, 0x80 >> (offset & 7)
+    previous = 1 if old is not None and index < len(old) and old[index] & mask else 0
+    if old is not None and index < len(old) and previous == on:
+        # Nothing changes: like Redis, no dirty count, no event, WATCH untouched.
+        return previous
     buf = bytearray(old or b"")
     if index >= len(buf):
         buf.extend(bytes(index + 1 - len(buf)))
-    previous = 1 if buf[index] & mask else 0
     if on:
         buf[index] |= mask
     else:
@@ -321,7 +321,8 @@ def _bitfield(c, argv: list[bytes], readonly: bool) -> list:
     # Like Redis, the string grows to fit every SET/INCRBY up front, even those that will FAIL.
     need = max((op.offset + op.bits + 7) >> 3 for op in writes)
     buf = bytearray(old or b"")
-    if len(buf) < need:
+    grown = len(buf) < need
+    if grown:
         buf.extend(bytes(need - len(buf)))
     replies: list = []
     changes = 0
@@ -339,12 +340,15 @@ def _bitfield(c, argv: list[bytes], readonly: bool) -> list:
         if new is None:
             replies.append(None)
             continue
-        _write_field(buf, op.offset, op.bits, new)
-        changes += 1
+        if new != current or grown:
+            # Like Redis, rewriting a field with its own value is no change unless the string grew.
+            _write_field(buf, op.offset, op.bits, new)
+            changes += 1
         replies.append(current if op.kind == b"set" else new)
     if old is None:
         ks.add_key(db, key, RawString(buf))
-    elif changes or len(buf) != len(old):
+    elif changes or grown:
+        # Growth alone is kept (and, unlike Redis, logged, so that the AOF replays to the same data).
         ks.set_key(db, key, RawString(buf), keepttl=True)
     if changes:
         ks.notify(NOTIFY_STRING, b"setbit", db, key)
