@@ -246,3 +246,20 @@ def test_legacy_linked_list_and_ziplist_types_load():
             + b"\x0e\x01b" + encode_length(0))
     entries = list(RdbReader(io.BytesIO(rdb(body, version=b"0006"))).entries())
     assert [(e.key, list(e.value)) for e in entries] == [(b"a", [b"x", b"y"])]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 16, 19, 64, 100])
+def test_any_read_window_size_reads_the_same_file(monkeypatch, chunk):
+    """Window refills can fall anywhere in a record, even within the last bytes of the file."""
+    monkeypatch.setattr("emberkv.persistence.rdb.source.CHUNK", chunk)
+    monkeypatch.setattr("emberkv.persistence.rdb.reader.CHUNK", chunk)
+    for sized in (True, False):
+        assert read_all(TINY, sized) == 11
+    for sized in (True, False):
+        ks = Keyspace()
+        reader = RdbReader(io.BytesIO(TINY), total_size=len(TINY) if sized else None)
+        assert reader.load_into(ks, None, LoadStats())
+        assert sum(len(db.data) for db in ks.dbs) == 11
+        for cut in range(len(TINY)):
+            with pytest.raises(RdbError):
+                read_all(TINY[:cut], sized)

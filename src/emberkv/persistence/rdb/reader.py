@@ -266,7 +266,7 @@ class RdbReader:
         loaded = 0
         while True:
             if len(src.buf) - src.pos < FAST_RECORD_MAX:
-                src.fill(CHUNK)
+                src.fill_upto(CHUNK)
             buf = src.buf
             pos = src.pos
             end = len(buf) - FAST_RECORD_MAX

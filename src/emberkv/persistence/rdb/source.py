@@ -79,7 +79,10 @@ class RdbSource:
             raise self.error(EOF_MESSAGE)
 
     def fill_upto(self, n: int) -> None:
-        """Best effort: up to n bytes, fewer at the end of the file (headers shorter than their maximum)."""
+        """Best effort: up to n bytes, fewer at the end of the file (headers shorter than their maximum,
+        read-ahead). Unlike fill, a request past the known end still reads what the file has left."""
+        if self.total_size is not None:
+            n = min(n, self.total_size - self.offset)
         self.fill(n)
 
     # -- primitives ---------------------------------------------------------------------------
