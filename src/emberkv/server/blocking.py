@@ -14,6 +14,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from emberkv.protocol.replies import NULL_ARRAY, NoReply
+from emberkv.protocol.resp import RESP2_TABLE, RESP3_TABLE
 
 if TYPE_CHECKING:
     from emberkv.commands.table import Command
@@ -28,10 +29,13 @@ class _Blocked(NoReply):
 
 
 BLOCKED = _Blocked()
+# The encoder finds a reply's writer by its exact type: a parked client's non-reply writes nothing.
+for _table in (RESP2_TABLE, RESP3_TABLE):
+    _table[_Blocked] = _table[NoReply]
 
 
 class BlockState:
-    __slots__ = ("db", "keys", "cmd", "argv", "timer", "timeout_reply")
+    __slots__ = ("db", "keys", "cmd", "argv", "timer", "timeout_reply", "ready_key")
 
     def __init__(self, db: Any, keys: list[bytes], cmd: Command, argv: list[bytes], timeout_reply: Any):
         self.db = db
@@ -40,6 +44,9 @@ class BlockState:
         self.argv = argv
         self.timer: Any = None
         self.timeout_reply = timeout_reply
+        # The key whose readiness is being offered when the command runs again: Redis 7.0 serves a
+        # waiter from that key only, not from the first non-empty key of its list.
+        self.ready_key: bytes | None = None
 
 
 class Blocking:
@@ -139,6 +146,7 @@ class Blocking:
                         if state is None:
                             continue
                         self.still_waiting = False
+                        state.ready_key = key
                         call(c, state.cmd, state.argv)
                         if not self.still_waiting:
                             self.unblock(c)
