@@ -168,3 +168,9 @@ def test_parse_long_double_is_exact_and_costs_nothing_for_absurd_exponents():
     assert parse_long_double(b"1e-999999999999999999999") is None
     assert parse_long_double(b"0e999999999999999999999") == 0
     assert parse_long_double(b"0x1p99999999999999") is None
+
+
+def test_infinity_plus_a_huge_finite_value_is_refused_cleanly():
+    with pytest.raises(CommandError) as info:
+        incr_long_double(b"0x7ffffffffffffa.3fap16327", b"inf")
+    assert info.value.message == NAN_OR_INF.encode()

@@ -162,8 +162,11 @@ def round_long_double(exact: Fraction) -> LongDouble:
 
 def add_long_double(a: LongDouble, b: LongDouble) -> LongDouble:
     """a + b as the x87 unit computes it; NaN (inf - inf) comes back as a float NaN."""
-    if isinstance(a, float) or isinstance(b, float):
-        return float(a) + float(b)
+    if isinstance(a, float):
+        # Infinity absorbs any finite value; inf + -inf is NaN. (Never convert a huge Fraction.)
+        return a + b if isinstance(b, float) else a
+    if isinstance(b, float):
+        return b
     return round_long_double(a + b)
 
 
