@@ -1,0 +1,153 @@
+"""``backup restore ID --into redis://...``: load a backup into a running server with RESTORE.
+
+Each key of the RDB becomes ``RESTORE key <expire-ms> <payload> ABSTTL [REPLACE]`` where the payload is
+the value's bytes exactly as stored in the file plus a DUMP footer (the file's RDB version and a
+CRC-64): nothing is decoded into Python objects and encoded again, and any type the target knows is
+restored (streams too, into Redis). Commands go out in pipelines of a few thousand, a SELECT in front of
+each database's keys. Keys whose expire time has passed are skipped, as Redis would drop them.
+
+Without filters, and when the target held no keys before, the target's DEBUG DIGEST is compared with
+the backup's at the end. An interrupted restore is reported as partial, with how far it got.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import hiredis
+
+from emberkv.backup.catalog import Catalog
+from emberkv.backup.connection import Connection, RedisAddress, ServerReplyError, encode_command, info_fields
+from emberkv.backup.errors import EXIT_MISMATCH, EXIT_PARTIAL, EXIT_UNREACHABLE, BackupError
+from emberkv.backup.manifest import Manifest
+from emberkv.backup.progress import Reporter
+from emberkv.backup.rdbscan import ScanEntry, restore_payload_of, scan_rdb
+from emberkv.backup.verify import open_rdb
+from emberkv.keyspace.glob import glob_match
+from emberkv.persistence.rdb.errors import RdbError
+
+BATCH_COMMANDS = 2000
+BATCH_BYTES = 8 << 20
+
+
+@dataclass
+class RestoreReport:
+    restored: int = 0
+    expired: int = 0  # skipped: their time had passed
+    filtered: int = 0  # skipped by --db / --match
+    existing: int = 0  # BUSYKEY: already there and no --replace
+    failed: list[str] = field(default_factory=list)  # "key: error" for other refusals
+    failed_count: int = 0
+    digest_note: str = ""
+
+
+class _Restorer:
+    def __init__(self, conn: Connection, version: int, replace: bool, db: int | None, match: bytes | None) -> None:
+        self.conn = conn
+        self.version = version
+        self.suffix = [b"ABSTTL", b"REPLACE"] if replace else [b"ABSTTL"]
+        self.db = db
+        self.match = match
+        self.report = RestoreReport()
+        self.batch: list[bytes] = []
+        self.keys: list[bytes | None] = []  # the key of each batched command (None: SELECT)
+        self.size = 0
+        self.selected = -1
+        self.now_ms = int(time.time() * 1000)
+
+    def entry(self, e: ScanEntry) -> None:
+        if (self.db is not None and e.dbid != self.db) or (self.match is not None and not glob_match(self.match, e.key)):
+            self.report.filtered += 1
+            return
+        if e.expire_ms is not None and e.expire_ms <= self.now_ms:
+            self.report.expired += 1
+            return
+        if e.dbid != self.selected:
+            self._add(encode_command([b"SELECT", b"%d" % e.dbid]), None)
+            self.selected = e.dbid
+        payload = restore_payload_of(e.body, self.version)
+        ttl = b"%d" % e.expire_ms if e.expire_ms is not None else b"0"
+        self._add(encode_command([b"RESTORE", e.key, ttl, payload, *self.suffix]), e.key)
+
+    def _add(self, command: bytes, key: bytes | None) -> None:
+        self.batch.append(command)
+        self.keys.append(key)
+        self.size += len(command)
+        if len(self.batch) >= BATCH_COMMANDS or self.size >= BATCH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        replies = self.conn.pipeline(self.batch)
+        report = self.report
+        for key, reply in zip(self.keys, replies, strict=True):
+            if not isinstance(reply, hiredis.ReplyError):
+                if key is not None:
+                    report.restored += 1
+                continue
+            text = str(reply)
+            if key is None:
+                raise BackupError(f"the target refused SELECT: {text}", EXIT_PARTIAL)
+            if text.startswith("BUSYKEY"):
+                report.existing += 1
+                continue
+            report.failed_count += 1
+            if len(report.failed) < 5:
+                report.failed.append(f"{key.decode('utf-8', 'backslashreplace')}: {text}")
+        self.batch, self.keys, self.size = [], [], 0
+
+
+def restore_online(catalog: Catalog, manifest: Manifest, address: RedisAddress, reporter: Reporter,
+                   replace: bool = False, db: int | None = None, match: bytes | None = None,
+                   timeout: float = 60.0) -> RestoreReport:
+    with Connection(address, timeout) as conn:
+        conn.authenticate()
+        was_empty = _keyspace_empty(conn)
+        restorer = _Restorer(conn, manifest.rdb_version, replace, db, match)
+        try:
+            with reporter.task(f"restoring {manifest.id} into {address.display}", manifest.stored_size) as task:
+                stored, rdb, raw = open_rdb(catalog, manifest, task.update)
+                try:
+                    scan_rdb(rdb, manifest.size, on_entry=restorer.entry, raw=True, digest=False)
+                finally:
+                    close = getattr(raw, "close", None)
+                    if close is not None:
+                        close()
+                restorer.flush()
+        except (BackupError, RdbError) as exc:
+            reason = exc.message if isinstance(exc, BackupError) else f"the backup does not decode: {exc}"
+            done = restorer.report.restored
+            raise BackupError(f"restore interrupted after {done} of {manifest.total_keys} keys: {reason}; "
+                              f"the target holds a partial restore", EXIT_PARTIAL) from None
+        report = restorer.report
+        if db is None and match is None:
+            report.digest_note = _check_digest(conn, manifest, report, was_empty)
+    return report
+
+
+def _keyspace_empty(conn: Connection) -> bool:
+    fields = info_fields(conn.call("INFO", "keyspace"))
+    return not any(name.startswith("db") for name in fields)
+
+
+def _check_digest(conn: Connection, manifest: Manifest, report: RestoreReport, was_empty: bool) -> str:
+    """Compare DEBUG DIGEST with the backup's; a mismatch raises, otherwise a note on what was done."""
+    if not was_empty:
+        return "digest not compared: the target held keys before the restore"
+    if report.expired or report.existing or report.failed_count:
+        return "digest not compared: some keys were not restored"
+    if manifest.digest is None:
+        return "digest not compared: the backup holds module data"
+    try:
+        digest = conn.call("DEBUG", "DIGEST")
+    except ServerReplyError as exc:
+        return f"digest not compared: DEBUG DIGEST refused ({exc.message[:60]})"
+    except BackupError as exc:
+        raise BackupError(exc.message, EXIT_UNREACHABLE) from None
+    digest = digest.decode() if isinstance(digest, bytes) else str(digest)
+    if digest != manifest.digest:
+        raise BackupError(f"restored, but the target's DEBUG DIGEST {digest} differs from the backup's "
+                          f"{manifest.digest}", EXIT_MISMATCH)
+    return f"DEBUG DIGEST matches the backup ({digest})"
