@@ -1,0 +1,480 @@
+"""The AOF attached to a server: its state (off, on, being switched on), and the hooks that make it work.
+
+* ``effect_feeds``: every command's effects go to the log's buffer (``AofLog.feed``).
+* ``reply_barrier``: after each event-loop batch, before any of its replies leaves, the buffer is
+  written (and fsynced under ``always``). If the write is postponed (everysec, a background fsync still
+  running), the batch's replies are held until it is done. If it fails, the clients of that batch are
+  disconnected without a reply: their writes are in memory but not in the log, so they must not be
+  told OK, and no error would be true either (the write did happen, and will be logged if the disk
+  recovers). From then on writes are refused with ``-MISCONF`` while reads go on; the cron retries the
+  write every second and writes resume by themselves once it succeeds. After a failed fsync the file is
+  never trusted again: writes stay refused until a rewrite has replaced it (retried every few seconds).
+* ``cron_jobs``: automatic and scheduled rewrites, everysec's idle fsync, retries.
+* ``shutdown_jobs``: the final write and fsync.
+
+Start-up (``start``), DEBUG LOADAOF (``load_now``) and CONFIG SET appendonly (``enable``/``disable``)
+are here too; the rewrite itself is in rewrite.py, reading files in loader.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import TYPE_CHECKING
+
+from emberkv.persistence.aof.loader import EMPTY, NOT_EXIST, AofLoader, AofLoadError
+from emberkv.persistence.aof.manifest import BASE, AofFile, Manifest, read_manifest, write_manifest
+from emberkv.persistence.aof.resp_base import RespBaseWriter
+from emberkv.persistence.aof.rewrite import AofRewrite, aof_base_aux, remove_stale_temp_files
+from emberkv.persistence.aof.writer import POSTPONED, WRITTEN, AofLog, Bio, open_incr
+from emberkv.persistence.files import AtomicFile, fsync_dir
+from emberkv.persistence.loading import SLICE_BYTES
+from emberkv.persistence.rdb.writer import rdb_save_keyspace
+from emberkv.persistence.saving import encoding_limits
+
+if TYPE_CHECKING:
+    from emberkv.server.app import Server
+    from emberkv.server.client import Client
+
+OFF, ON, WAIT_REWRITE = "off", "on", "wait-rewrite"
+BROKEN_REWRITE_RETRY = 5  # seconds between rewrites attempted to replace a file whose fsync failed
+REWRITE_LIMIT_AFTER = 3  # consecutive failures before automatic rewrites are throttled
+REWRITE_LIMIT_MAX_MINUTES = 60
+
+
+class AofService:
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.config = server.config
+        self.state = OFF
+        self.bio = Bio(server.loop)
+        self.log = AofLog(server.persistence, self.bio, server.log)
+        self.log.no_fsync_now = self._no_fsync_now
+        self.log.on_broken = self._fsync_failed
+        self.log.on_fsynced = self.after_fsync
+        self.manifest = Manifest()
+        self.rewrite: AofRewrite | None = None
+        self.held: dict[int, Client] = {}  # replies waiting for a postponed write
+        self.needs_rewrite = False  # an fsync failed: writes refused until a rewrite succeeds
+        self.last_broken_try = 0.0
+        self.last_write_retry = 0.0
+        self.limit_until = 0.0
+        self.limit_minutes = 0
+        server.aof = self
+        server.cron_jobs.append(self.cron)
+        server.shutdown_jobs.insert(0, self.on_shutdown)
+        server.write_guards.append(self.write_refusal)
+        self.configure()
+
+    # -- paths and settings ----------------------------------------------------------------------
+
+    @property
+    def appendfilename(self) -> str:
+        return self.config["appendfilename"]
+
+    @property
+    def dir(self) -> str:
+        return os.path.abspath(self.config["appenddirname"])
+
+    @property
+    def manifest_path(self) -> str:
+        return os.path.join(self.dir, f"{self.appendfilename}.manifest")
+
+    def configure(self) -> None:
+        """Settings the log reads on its hot path (refreshed by the cron and on CONFIG SET)."""
+        self.log.policy = str(self.config["appendfsync"])
+        self.log.timestamps = bool(self.config["aof-timestamp-enabled"])
+
+    def _no_fsync_now(self) -> bool:
+        return bool(self.config["no-appendfsync-on-rewrite"]) and self.snapshot_running()
+
+    def snapshot_running(self) -> bool:
+        rdb = self.server.rdb
+        return (self.server.keyspace.snapshot is not None or self.rewriting
+                or (rdb is not None and rdb.bgsave is not None))
+
+    @property
+    def rewriting(self) -> bool:
+        return self.rewrite is not None and not self.rewrite.done
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self.server.persistence.aof_enabled = state != OFF
+        self.feeding(state == ON or (state == WAIT_REWRITE and self.log.fd >= 0))
+
+    def feeding(self, on: bool) -> None:
+        """Log effects (and hold replies for the log) or not. While AOF is being switched on, only
+        once the rewrite's temporary incr file is open, as in Redis."""
+        server = self.server
+        attached = self.log.feed in server.effect_feeds
+        if on and not attached:
+            server.effect_feeds.append(self.log.feed)
+            server.reply_barrier = self.barrier
+        elif not on and attached:
+            server.effect_feeds.remove(self.log.feed)
+            server.reply_barrier = None
+            self._release_held()
+
+    def _fsync_failed(self) -> None:
+        self.needs_rewrite = True
+
+    # -- group commit ----------------------------------------------------------------------------
+
+    def barrier(self) -> None:
+        """Runs after each batch, before its replies go out: make the batch's effects safe."""
+        log = self.log
+        if not log.buf:
+            return
+        if log.refusal is not None and not self.held:
+            return  # already failing: this batch's writes were refused; the cron retries the rest
+        status = log.flush()
+        if status == WRITTEN:
+            self._release_held()
+            return
+        waiting = self.server.waiting_replies
+        if status == POSTPONED:
+            self.held.update(waiting)
+            waiting.clear()
+            return
+        self._drop_unsafe(list(waiting.values()))
+        waiting.clear()
+
+    def _release_held(self) -> None:
+        held, self.held = self.held, {}
+        for c in held.values():
+            c.flush()
+
+    def _drop_unsafe(self, clients: list[Client]) -> None:
+        clients += self.held.values()
+        self.held = {}
+        if clients:
+            reason = self.log.refusal
+            self.server.log.warning(f"Closing {len(clients)} client(s) without a reply: their writes could "
+                                    f"not be persisted to the AOF ({getattr(reason, 'strerror', reason)})")
+        for c in clients:
+            c.out.clear()
+            c.close()
+
+    def after_fsync(self) -> None:
+        """A background fsync finished: a postponed write may go now."""
+        if self.held and self.log.buf:
+            self.barrier()
+
+    def write_refusal(self) -> bytes | None:
+        if self.state == OFF:
+            return None
+        error = self.log.refusal
+        if error is None and self.needs_rewrite:
+            error = self.log.broken or OSError(5, "fsync failed")
+        if error is None:
+            return None
+        return b"MISCONF Errors writing to the AOF file: " + (error.strerror or str(error)).encode()
+
+    # -- cron ------------------------------------------------------------------------------------
+
+    def cron(self) -> None:
+        self.configure()
+        server = self.server
+        now = time.time()
+        if not self.rewriting and not self.snapshot_running():
+            self._maybe_rewrite(now)
+        if self.state == OFF:
+            return
+        log = self.log
+        if self.held:
+            self.barrier()
+        elif server.waiting_replies:
+            pass  # the barrier that runs right after this writes the buffer with those replies
+        elif log.buf:
+            if log.write_error is None or now - self.last_write_retry >= 1:
+                self.last_write_retry = now
+                log.flush()
+        else:
+            log.flush()  # everysec: fsync data written since the last fsync
+
+    def _maybe_rewrite(self, now: float) -> None:
+        state = self.server.persistence
+        if state.aof_rewrite_scheduled and not self._limited(now):
+            self.start_rewrite()
+        elif self.needs_rewrite and now - self.last_broken_try >= BROKEN_REWRITE_RETRY:
+            self.last_broken_try = now
+            self.server.log.warning("Starting an AOF rewrite to replace the AOF file that failed to fsync")
+            self.start_rewrite()
+        elif self.state == ON and self._growth_trigger() and not self._limited(now):
+            growth = state.aof_current_size * 100 // max(1, state.aof_base_size) - 100
+            self.server.log.notice(f"Starting automatic rewriting of AOF on {growth}% growth")
+            self.start_rewrite()
+
+    def _growth_trigger(self) -> bool:
+        config, state = self.config, self.server.persistence
+        percentage = config["auto-aof-rewrite-percentage"]
+        if not percentage or state.aof_current_size <= config["auto-aof-rewrite-min-size"]:
+            return False
+        return state.aof_current_size * 100 // max(1, state.aof_base_size) - 100 >= percentage
+
+    def _limited(self, now: float) -> bool:
+        """After repeated failures, automatic rewrites wait 1, 2, 4 ... 60 minutes between tries."""
+        if self.server.persistence.aof_rewrites_consecutive_failures < REWRITE_LIMIT_AFTER:
+            self.limit_until, self.limit_minutes = 0.0, 0
+            return False
+        if self.limit_until:
+            if now < self.limit_until:
+                return True
+            self.limit_until = 0.0
+            return False
+        self.limit_minutes = min(REWRITE_LIMIT_MAX_MINUTES, max(1, self.limit_minutes * 2))
+        self.limit_until = now + self.limit_minutes * 60
+        self.server.log.warning("Background AOF rewrite has repeatedly failed and triggered the limit, will "
+                                f"retry in {self.limit_minutes} minutes")
+        return True
+
+    # -- rewrites --------------------------------------------------------------------------------
+
+    def start_rewrite(self) -> bool:
+        """Start a background rewrite now; False (logged, status err) if it could not start."""
+        state = self.server.persistence
+        state.aof_rewrite_scheduled = False
+        rewrite = AofRewrite(self)
+        if not rewrite.start():
+            state.aof_last_bgrewrite_ok = False
+            state.aof_rewrites_consecutive_failures += 1
+            return False
+        self.rewrite = rewrite
+        state.aof_rewrite_in_progress = True
+        state.aof_rewrite_start = rewrite.started
+        state.aof_rewrites += 1
+        return True
+
+    def rewrite_done(self, ok: bool, seconds: float) -> None:
+        state = self.server.persistence
+        state.aof_rewrite_in_progress = False
+        state.aof_last_rewrite_time_sec = int(seconds)
+        state.aof_last_bgrewrite_ok = ok
+        if not ok:
+            state.aof_rewrites_consecutive_failures += 1
+            if self.state == WAIT_REWRITE:
+                # Not on yet: what the temporary incr file got is redone by the next attempt.
+                state.aof_rewrite_scheduled = True
+                self.feeding(False)
+                self.log.detach()
+            return
+        state.aof_rewrites_consecutive_failures = 0
+        self.needs_rewrite = False
+        if self.state == WAIT_REWRITE:
+            self._set_state(ON)
+        self.refresh_sizes()
+        state.aof_base_size = state.aof_current_size
+        self.delete_history()
+
+    def abort_rewrite(self) -> None:
+        if self.rewriting:
+            self.rewrite.abort()
+            self.server.persistence.aof_rewrite_in_progress = False
+
+    def delete_history(self) -> None:
+        """Remove the files a rewrite made obsolete (unless aof-disable-auto-gc), then list them no more."""
+        history = self.manifest.history
+        if not history or self.config["aof-disable-auto-gc"]:
+            return
+        for f in history:
+            self.server.log.notice(f"Removing the history file {f.name} in the background")
+            path = os.path.join(self.dir, f.name)
+            self.server.loop.run_in_executor(None, _unlink_quietly, path)
+        manifest = self.manifest.copy()
+        manifest.history = []
+        try:
+            write_manifest(self.manifest_path, manifest, self.appendfilename)
+        except OSError as exc:
+            self.server.log.warning(f"Can't persist the AOF manifest: {exc.strerror}")
+            return
+        self.manifest = manifest
+
+    def refresh_sizes(self) -> None:
+        state = self.server.persistence
+        base = self.manifest.base
+        size = _size(os.path.join(self.dir, base.name)) if base is not None else 0
+        state.aof_current_size = size + (self.log.file_size if self.log.fd >= 0 else 0)
+
+    # -- switching on and off at run time --------------------------------------------------------
+
+    def enable(self) -> str | None:
+        """CONFIG SET appendonly yes: start logging with a rewrite. An error text, or None."""
+        if self.state != OFF:
+            return None
+        self._set_state(WAIT_REWRITE)
+        server = self.server
+        if self.snapshot_running() and not self.rewriting:
+            server.persistence.aof_rewrite_scheduled = True
+            server.log.warning("AOF was enabled but there is already another background operation. An AOF "
+                               "background was scheduled to start when possible.")
+            return None
+        if self.rewriting:
+            server.log.warning("AOF was enabled but there is already an AOF rewriting in background. "
+                               "Stopping background AOF and starting a rewrite now.")
+            self.abort_rewrite()
+        if not self.start_rewrite():
+            self._set_state(OFF)
+            server.log.warning("Redis needs to enable the AOF but can't trigger a background AOF rewrite "
+                               "operation. Check the above logs for more info about the error.")
+            return "Unable to turn on AOF. Check server logs."
+        return None
+
+    def disable(self) -> None:
+        """CONFIG SET appendonly no: write and fsync what is buffered, close the file, stop a rewrite."""
+        if self.state == OFF:
+            return
+        if self.state == ON:
+            error = self.log.sync_now()
+            if error is not None:
+                self.server.log.warning(f"Fail to fsync the AOF file: {error.strerror or error}")
+        self.abort_rewrite()
+        self.server.persistence.aof_rewrite_scheduled = False
+        self.log.detach()
+        self.needs_rewrite = False
+        self._set_state(OFF)
+
+    # -- start-up --------------------------------------------------------------------------------
+
+    def read_manifest(self) -> None:
+        """Read the manifest (done even with appendonly no, as Redis does). Raises ManifestError."""
+        manifest = read_manifest(self.manifest_path) if os.path.isdir(self.dir) else None
+        self.manifest = manifest or Manifest()
+
+    async def start(self) -> None:
+        """appendonly yes at start-up: load the AOF (never dump.rdb) and open it. Raises AofLoadError."""
+        remove_stale_temp_files(os.getcwd())
+        self._upgrade_old_style()
+        loader = AofLoader(self.server, self.dir, self.manifest, self.appendfilename)
+        steps = loader.steps(SLICE_BYTES)
+        started = time.time()
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                result = done.value
+                break
+            await asyncio.sleep(0)
+        if result not in (NOT_EXIST, EMPTY):
+            self.server.log.notice(f"DB loaded from append only file: {time.time() - started:.3f} seconds")
+        self.log.policy = str(self.config["appendfsync"])
+        self._open_on_start()
+        self.refresh_sizes()
+        self.server.persistence.aof_base_size = loader.base_size or self.server.persistence.aof_current_size
+        self.delete_history()
+
+    def _upgrade_old_style(self) -> None:
+        """An ``appendonly.aof`` in dir from Redis <= 6.2 becomes the base of the multi-part layout."""
+        old = self.appendfilename
+        if not os.path.isfile(old):
+            return
+        m = self.manifest
+        if os.path.isdir(self.dir) and not m.empty and not (
+                m.base is not None and not m.incrs and m.base.name == old
+                and not os.path.exists(os.path.join(self.dir, old))):
+            return
+        try:
+            os.makedirs(self.dir, exist_ok=True)
+            m.base = AofFile(old, 1, BASE)
+            m.base_seq = 1
+            write_manifest(self.manifest_path, m, old)
+            os.rename(old, os.path.join(self.dir, old))
+            fsync_dir(self.dir)
+            fsync_dir(os.getcwd())
+        except OSError as exc:
+            raise AofLoadError(f"Error trying to migrate the old-style AOF file {old} into the AOF "
+                               f"directory {self.config['appenddirname']}: {exc.strerror}") from None
+        self.server.log.notice(f"Successfully migrated an old-style AOF file ({old}) into the AOF directory "
+                               f"({self.config['appenddirname']}).")
+
+    def _open_on_start(self) -> None:
+        name = self.appendfilename
+        manifest = self.manifest.copy()
+        try:
+            os.makedirs(self.dir, exist_ok=True)
+            if manifest.empty:
+                base = manifest.next_base(name, rdb=bool(self.config["aof-use-rdb-preamble"]))
+                self._write_base_now(os.path.join(self.dir, base.name))
+                self.server.log.notice(f"Creating AOF base file {base.name} on server start")
+            opened = bool(manifest.incrs)
+            incr = manifest.incrs[-1] if opened else manifest.next_incr(name)
+            fd, size = open_incr(os.path.join(self.dir, incr.name), truncate=False)
+            write_manifest(self.manifest_path, manifest, name)
+        except OSError as exc:
+            raise AofLoadError(f"Can't open the append-only file: {exc.strerror}") from None
+        self.manifest = manifest
+        self.log.attach(fd, incr.name, size)
+        self.server.log.notice(f"{'Opening' if opened else 'Creating'} AOF incr file {incr.name} on server "
+                               "start")
+        self._set_state(ON)
+
+    def _write_base_now(self, path: str) -> None:
+        """A base file from the dataset as it is, synchronously (start-up with no AOF yet)."""
+        config = self.config
+        with AtomicFile(path, f"temp-rewriteaof-{os.getpid()}.aof") as f:
+            if config["aof-use-rdb-preamble"]:
+                rdb_save_keyspace(f, self.server.keyspace, aof_base_aux(),
+                                  config["rdbcompression"], config["rdbchecksum"], encoding_limits(config))
+            else:
+                writer = RespBaseWriter(f, bool(config["aof-timestamp-enabled"]))
+                writer.write_header()
+                for db in self.server.keyspace.dbs:
+                    if db.data:
+                        writer.select_db(db.id)
+                        for key, value in db.data.items():
+                            writer.write_key(key, value, db.expires.get(key))
+                writer.finish()
+
+    def load_now(self) -> None:
+        """DEBUG LOADAOF: write what is buffered, empty the dataset, load the files again. Raises
+        AofLoadError (the dataset is then partial: the caller must not go on serving it)."""
+        server = self.server
+        if self.state == ON:
+            self.log.flush(force=True)
+        self.abort_rewrite()
+        if server.rdb is not None:
+            server.rdb.abort_bgsave()
+        for db in server.keyspace.dbs:
+            server.keyspace.flush_db(db)
+        self.read_manifest()
+        self.delete_history()
+        loader = AofLoader(server, self.dir, self.manifest, self.appendfilename)
+        steps = loader.steps(None)
+        while True:
+            try:
+                next(steps)
+            except StopIteration:
+                break
+        server.keyspace.dirty = 0
+        if self.log.fd >= 0:
+            # A torn tail may have been cut off the file being appended to.
+            self.log.file_size = self.log.fsynced_size = os.fstat(self.log.fd).st_size
+            self.refresh_sizes()
+        server.log.notice("Append Only File loaded by DEBUG LOADAOF")
+
+    # -- shutdown --------------------------------------------------------------------------------
+
+    def on_shutdown(self, save: bool | None) -> bool:
+        self.abort_rewrite()
+        if self.state != OFF and self.log.fd >= 0:
+            self.server.log.notice("Calling fsync() on the AOF file.")
+            error = self.log.sync_now()
+            if error is not None:
+                self.server.log.warning(f"Fail to fsync the AOF file: {error.strerror or error}.")
+            self._release_held()
+        self.bio.drain()
+        return True
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
