@@ -90,6 +90,9 @@ class Snapshot:
         self.keys_total = 0
         self.finished = False
         self.started_at = 0.0
+        # A slow consumer (a replica's socket) pauses the slices; the copy-on-write hook still runs.
+        self.paused = False
+        self._scheduled = False
 
     # -- life cycle ------------------------------------------------------------------------------
 
@@ -104,7 +107,24 @@ class Snapshot:
             self._finish(exc)
             return
         self.ks.snapshot = self
-        self.loop.call_soon(self._step)
+        self._schedule()
+
+    def pause(self) -> None:
+        """Stop producing slices until ``resume()``: the sink cannot take more for now."""
+        self.paused = True
+
+    def resume(self) -> None:
+        if self.paused:
+            self.paused = False
+            if not self.finished and not self._scheduled:
+                self._schedule()
+
+    def _schedule(self, delay: float = 0.0) -> None:
+        self._scheduled = True
+        if delay:
+            self.loop.call_later(delay, self._step)
+        else:
+            self.loop.call_soon(self._step)
 
     def abort(self, reason: BaseException) -> None:
         if not self.finished:
@@ -124,16 +144,17 @@ class Snapshot:
         self.on_done(error)
 
     def _step(self) -> None:
-        if self.finished:
+        self._scheduled = False
+        if self.finished or self.paused:
             return
         if self.key_delay_us:
             self._work(deadline=None, max_keys=1)
-            if not self.finished:
-                self.loop.call_later(self.key_delay_us / 1_000_000, self._step)
+            if not self.finished and not self.paused:
+                self._schedule(self.key_delay_us / 1_000_000)
             return
         self._work(deadline=time.perf_counter() + SLICE_SECONDS)
-        if not self.finished:
-            self.loop.call_soon(self._step)
+        if not self.finished and not self.paused:
+            self._schedule()
 
     # -- the work --------------------------------------------------------------------------------
 
