@@ -44,9 +44,10 @@ class AofServer:
     """An in-process server started like emberkv-server starts (persistence included), in the current
     directory, with ``--appendonly yes`` unless options say otherwise."""
 
-    def __init__(self, *options: str, appendonly: str = "yes") -> None:
+    def __init__(self, *options: str, appendonly: str = "yes", loglevel: str = "notice") -> None:
         self.srv = InProcessServer("--appendonly", appendonly, *options)
         self.server = self.srv.server
+        self.server.log.set_level(loglevel)
         self.started = self.srv.loop.run_until_complete(start_persistence(self.server))
         self.aof = getattr(self.server, "aof", None)
 
