@@ -57,6 +57,7 @@ class AofService:
         self.rewrite: AofRewrite | None = None
         self.held: dict[int, Client] = {}  # replies waiting for a postponed write
         self.needs_rewrite = False  # an fsync failed: writes refused until a rewrite succeeds
+        self.fsync_error: OSError | None = None
         self.last_broken_try = 0.0
         self.last_write_retry = 0.0
         self.limit_until = 0.0
@@ -116,8 +117,9 @@ class AofService:
             server.reply_barrier = None
             self._release_held()
 
-    def _fsync_failed(self) -> None:
+    def _fsync_failed(self, error: OSError) -> None:
         self.needs_rewrite = True
+        self.fsync_error = error
 
     # -- group commit ----------------------------------------------------------------------------
 
@@ -166,7 +168,7 @@ class AofService:
             return None
         error = self.log.refusal
         if error is None and self.needs_rewrite:
-            error = self.log.broken or OSError(5, "fsync failed")
+            error = self.fsync_error
         if error is None:
             return None
         return b"MISCONF Errors writing to the AOF file: " + (error.strerror or str(error)).encode()
@@ -260,7 +262,12 @@ class AofService:
                 self.log.detach()
             return
         state.aof_rewrites_consecutive_failures = 0
-        self.needs_rewrite = False
+        if self.needs_rewrite:
+            self.needs_rewrite = False
+            self.fsync_error = None
+            state.aof_last_write_ok = self.log.refusal is None
+            self.server.log.warning("The AOF file that failed to fsync was replaced by a rewrite: writes are "
+                                    "accepted again.")
         if self.state == WAIT_REWRITE:
             self._set_state(ON)
         self.refresh_sizes()

@@ -118,7 +118,7 @@ class AofLog:
         self.last_error_log = 0.0
         # Told when an fsync fails (the owner must refuse writes until a rewrite) and when a background
         # fsync ends (a postponed write may go).
-        self.on_broken: Callable[[], None] = lambda: None
+        self.on_broken: Callable[[OSError], None] = lambda error: None
         self.on_fsynced: Callable[[], None] = lambda: None
 
     # -- appending -------------------------------------------------------------------------------
@@ -244,7 +244,7 @@ class AofLog:
                                 "rewrite replaces it (BGREWRITEAOF).")
         self.broken = exc
         self.state.aof_last_write_ok = False
-        self.on_broken()
+        self.on_broken(exc)
 
     def background_fsync(self) -> None:
         fd = self.fd
@@ -306,7 +306,7 @@ class AofLog:
             # The file we left may have lost data: the log is not complete any more.
             self.logger.warning(f"Fsync of the previous AOF file failed: {error.strerror}")
             self.state.aof_last_write_ok = False
-            self.on_broken()
+            self.on_broken(error)
 
     def detach(self) -> None:
         """Stop appending (AOF switched off): the file is closed after pending jobs."""
