@@ -99,7 +99,7 @@ def test_everysec_fsyncs_in_the_background_and_no_never(workdir, calls):
         h.aof.log.last_fsync_sec = 0
         calls.clear()
         c("SET", "a", "1")
-        h.wait(lambda: h.aof.bio.pending == 0)
+        h.wait(lambda: h.aof.bio.fsyncs == 0)
         assert calls == ["write", "fsync"]  # the fsync ran on the bio thread
         calls.clear()
         c("SET", "b", "2")  # same second: written, not fsynced yet
@@ -131,13 +131,13 @@ def test_everysec_holds_replies_while_a_background_fsync_runs(workdir, monkeypat
         monkeypatch.setattr(writer_module.os, "fdatasync", slow_fsync)
         h.aof.log.last_fsync_sec = 0
         c("SET", "a", "1")  # written, and an fsync is started in the background
-        assert h.aof.bio.pending == 1
+        assert h.aof.bio.fsyncs == 1
         c.send("SET", "b", "2")
         h.turn()
         assert c.replies() == []  # the write is postponed: no reply yet
         assert b"b" not in b"".join(a for cmd in file_commands(incr_path(workdir)) for a in cmd[1:2])
         gate.set()
-        h.wait(lambda: h.aof.bio.pending == 0)
+        h.wait(lambda: h.aof.bio.fsyncs == 0)
         h.turn()
         assert c.replies() == [b"OK"]
         assert file_commands(incr_path(workdir))[-1] == [b"SET", b"b", b"2"]
@@ -150,7 +150,7 @@ def test_a_postponed_write_goes_anyway_after_two_seconds(workdir, monkeypatch):
     h = AofServer("--appendfsync", "everysec")
     try:
         c = h.client()
-        h.aof.bio.pending = 1  # a background fsync that does not end
+        h.aof.bio.fsyncs = 1  # a background fsync that does not end
         c.send("SET", "a", "1")
         h.turn()
         assert c.replies() == []
@@ -159,7 +159,7 @@ def test_a_postponed_write_goes_anyway_after_two_seconds(workdir, monkeypatch):
         assert c.replies() == [b"OK"]
         assert h.server.persistence.aof_delayed_fsync == 1
     finally:
-        h.aof.bio.pending = 0
+        h.aof.bio.fsyncs = 0
         h.close()
 
 

@@ -38,23 +38,27 @@ FAILED = 2  # the write or the fsync failed: the data is not safe
 
 class Bio:
     """The background thread for fsync and close jobs, like Redis's bio thread: jobs run in order, and
-    each reports back to the event loop."""
+    each reports back to the event loop. ``fsyncs`` counts the plain fsync jobs of the log (what
+    postpones writes under everysec); closing a file the log left is a job of another kind."""
 
     def __init__(self, loop: Any) -> None:
         self.loop = loop
         self.jobs: deque = deque()
         self.ready = threading.Condition()
         self.pending = 0  # queued or running; only touched on the loop thread
+        self.fsyncs = 0
         self.thread: threading.Thread | None = None
 
     def submit(self, fd: int, close: bool, done: Callable[[OSError | None], None] | None = None,
                fsync: bool = True) -> None:
         self.pending += 1
+        counted = fsync and not close
+        self.fsyncs += counted
         if self.thread is None:
             self.thread = threading.Thread(target=self._run, name="aof-bio", daemon=True)
             self.thread.start()
         with self.ready:
-            self.jobs.append((fd, close, fsync, done))
+            self.jobs.append((fd, close, fsync, counted, done))
             self.ready.notify()
 
     def _run(self) -> None:
@@ -62,7 +66,7 @@ class Bio:
             with self.ready:
                 while not self.jobs:
                     self.ready.wait()
-                fd, close, fsync, done = self.jobs.popleft()
+                fd, close, fsync, counted, done = self.jobs.popleft()
             error = None
             try:
                 if fsync:
@@ -75,12 +79,14 @@ class Bio:
                 except OSError:
                     pass
             try:
-                self.loop.call_soon_threadsafe(self._finished, error, done)
+                self.loop.call_soon_threadsafe(self._finished, error, counted, done)
             except RuntimeError:
                 return  # the loop is gone: the process is exiting
 
-    def _finished(self, error: OSError | None, done: Callable[[OSError | None], None] | None) -> None:
+    def _finished(self, error: OSError | None, counted: bool,
+                  done: Callable[[OSError | None], None] | None) -> None:
         self.pending -= 1
+        self.fsyncs -= counted
         if done is not None:
             done(error)
 
@@ -160,7 +166,7 @@ class AofLog:
             self._idle_fsync()
             return WRITTEN
         everysec = self.policy == "everysec"
-        if everysec and not force and self.bio.pending:
+        if everysec and not force and self.bio.fsyncs:
             now = int(time.time())
             if not self.postponed_since:
                 self.postponed_since = now
@@ -187,7 +193,7 @@ class AofLog:
         elif everysec:
             now = int(time.time())
             if now > self.last_fsync_sec:
-                if not self.bio.pending:
+                if not self.bio.fsyncs:
                     self.background_fsync()
                 self.last_fsync_sec = now
         return WRITTEN
@@ -250,10 +256,10 @@ class AofLog:
         fd = self.fd
         size = self.file_size
         self.bio.submit(fd, close=False, done=lambda error: self._fsynced(fd, size, error))
-        self.state.aof_pending_bio_fsync = self.bio.pending
+        self.state.aof_pending_bio_fsync = self.bio.fsyncs
 
     def _fsynced(self, fd: int, size: int, error: OSError | None) -> None:
-        self.state.aof_pending_bio_fsync = self.bio.pending
+        self.state.aof_pending_bio_fsync = self.bio.fsyncs
         if error is not None:
             if fd == self.fd:
                 self.fsync_failed(error)
@@ -265,7 +271,7 @@ class AofLog:
     def _idle_fsync(self) -> None:
         """everysec: data written but not fsynced yet gets its fsync within a second even if no new
         write comes."""
-        if (self.policy == "everysec" and self.fsynced_size != self.file_size and not self.bio.pending
+        if (self.policy == "everysec" and self.fsynced_size != self.file_size and not self.bio.fsyncs
                 and int(time.time()) > self.last_fsync_sec and not self.no_fsync_now()):
             self.background_fsync()
             self.last_fsync_sec = int(time.time())
@@ -301,12 +307,13 @@ class AofLog:
         self.postponed_since = 0
 
     def _old_file_synced(self, error: OSError | None) -> None:
-        self.state.aof_pending_bio_fsync = self.bio.pending
+        self.state.aof_pending_bio_fsync = self.bio.fsyncs
         if error is not None:
             # The file we left may have lost data: the log is not complete any more.
             self.logger.warning(f"Fsync of the previous AOF file failed: {error.strerror}")
             self.state.aof_last_write_ok = False
             self.on_broken(error)
+        self.on_fsynced()
 
     def detach(self) -> None:
         """Stop appending (AOF switched off): the file is closed after pending jobs."""
