@@ -67,6 +67,11 @@ class AofService:
         server.shutdown_jobs.insert(0, self.on_shutdown)
         server.write_guards.append(self.write_refusal)
         self.configure()
+        config = self.config
+        config.on_change("appendonly", self._appendonly_changed)
+        for name in ("appendfsync", "aof-timestamp-enabled"):
+            config.on_change(name, lambda _value: self.configure())
+        config.on_change("aof-disable-auto-gc", lambda off: None if off else self.delete_history())
 
     # -- paths and settings ----------------------------------------------------------------------
 
@@ -326,6 +331,14 @@ class AofService:
                                "operation. Check the above logs for more info about the error.")
             return "Unable to turn on AOF. Check server logs."
         return None
+
+    def _appendonly_changed(self, on: bool) -> None:
+        from emberkv.server.config import ConfigError
+
+        if not on:
+            self.disable()
+        elif (error := self.enable()) is not None:
+            raise ConfigError(error)
 
     def disable(self) -> None:
         """CONFIG SET appendonly no: write and fsync what is buffered, close the file, stop a rewrite."""
