@@ -26,6 +26,7 @@ from typing import Any, TextIO
 from emberkv.keyspace.glob import glob_match
 from emberkv.server.config_load import ConfigLoader, FatalConfigError, read_config_text
 from emberkv.server.config_rewrite import rewrite_config_file
+from emberkv.server.config_special import split_set_words
 from emberkv.server.config_table import BY_NAME, DIRECTIVES, HIDDEN, IMMUTABLE, PROTECTED, Directive
 from emberkv.server.config_values import BadValue
 
@@ -137,7 +138,9 @@ class Config:
         staged = dict(self._values)
         for given, directive, text in chosen:
             try:
-                staged[directive.name] = directive.kind.parse([text], staged[directive.name])
+                kind = directive.kind
+                words = split_set_words(text) if kind.multi_arg else [text]
+                staged[directive.name] = kind.parse(words, staged[directive.name])
             except BadValue as exc:
                 raise _set_failed(given, exc.reason) from None
         self._apply(staged, {directive.name: given for given, directive, _ in chosen})

@@ -23,6 +23,7 @@ import time
 from typing import Any, TextIO
 
 from emberkv.protocol.resp import split_args
+from emberkv.server.config_special import split_config_words
 from emberkv.server.config_table import BY_NAME, FILE_ONLY, IGNORED
 from emberkv.server.config_values import BadValue, quote
 
@@ -142,7 +143,7 @@ class ConfigLoader:
         if not kind.multi_arg and len(args) != 1:
             raise BadValue("wrong number of arguments")
         current = self.values[directive.name]
-        value = kind.parse(args, current)
+        value = kind.parse(split_config_words(args) if kind.multi_arg else args, current)
         if directive.name == "save":
             if self._save_seen and args != [""]:
                 value = current + value

@@ -1,9 +1,10 @@
 """The directives whose values are not a single scalar: save points, bind addresses, output buffer
 limits, OOM score adjustments, keyspace event classes, latency percentiles and the master address.
 
-Most take several arguments on a config line (``save 900 1 300 10``). Given as one argument, as
-CONFIG SET always gives them, the argument is split on single spaces, so ``"900  1"`` holds an empty
-word and is refused, exactly as Redis refuses it.
+The multi-argument ones take several words on a config line (``save 900 1 300 10``). Redis splits a
+single non-empty argument into words too, in two different ways, and we split as it does:
+``split_config_words`` for a config line (``save "900  1"`` is two words) and ``split_set_words`` for
+CONFIG SET, which splits on every single space (``"900  1"`` holds an empty word and is refused).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from typing import Any
 
 from emberkv.keyspace.db import NOTIFY_NEW
+from emberkv.protocol.resp import split_args
 from emberkv.server.config_values import (
     LLONG_MAX,
     BadValue,
@@ -25,11 +27,17 @@ from emberkv.server.pubsub import INVALID_EVENT_CLASS, NOTIFY_ALL, format_notify
 SavePoints = list[tuple[int, int]]
 
 
-def split_value(args: list[str]) -> list[str]:
-    """One argument holding several words is split on single spaces; '' holds none."""
-    if len(args) == 1:
-        return args[0].split(" ") if args[0] else []
+def split_config_words(args: list[str]) -> list[str]:
+    """The words of a multi-argument directive's config line: one non-empty argument is split again."""
+    if len(args) == 1 and args[0]:
+        words = split_args(args[0].encode("utf-8", "surrogateescape")) or []
+        return [w.decode("utf-8", "surrogateescape") for w in words]
     return args
+
+
+def split_set_words(value: str) -> list[str]:
+    """The words of a multi-argument value given to CONFIG SET: split on single spaces; '' has none."""
+    return value.split(" ") if value else []
 
 
 class Save(Kind):
@@ -37,8 +45,9 @@ class Save(Kind):
 
     multi_arg = True
 
-    def parse(self, args: list[str], current: Any) -> SavePoints:
-        words = split_value(args)
+    def parse(self, words: list[str], current: Any) -> SavePoints:
+        if words == [""]:
+            return []
         if len(words) % 2:
             raise BadValue("Invalid save parameters")
         points = []
@@ -68,11 +77,10 @@ def _c_long(text: str) -> int | None:
 class Bind(Kind):
     multi_arg = True
 
-    def parse(self, args: list[str], current: Any) -> list[str]:
-        words = split_value(args)
+    def parse(self, words: list[str], current: Any) -> list[str]:
         if len(words) > 16:
             raise BadValue("Too many bind addresses specified.")
-        return words
+        return [] if words == [""] else words
 
     def render(self, value: list[str]) -> str:
         return " ".join(value)
@@ -90,8 +98,7 @@ class ClientOutputBufferLimit(Kind):
 
     multi_arg = True
 
-    def parse(self, args: list[str], current: BufferLimits) -> BufferLimits:
-        words = split_value(args)
+    def parse(self, words: list[str], current: BufferLimits) -> BufferLimits:
         if len(words) % 4:
             raise BadValue("Wrong number of arguments in buffer limit configuration.")
         limits = dict(current)
@@ -118,8 +125,7 @@ class ClientOutputBufferLimit(Kind):
 class OomScoreAdjValues(Kind):
     multi_arg = True
 
-    def parse(self, args: list[str], current: Any) -> list[int]:
-        words = split_value(args)
+    def parse(self, words: list[str], current: Any) -> list[int]:
         if len(words) != 3:
             raise BadValue("wrong number of arguments")
         values = [_c_long(word) for word in words]
@@ -164,9 +170,9 @@ class Percentiles(Kind):
 
     multi_arg = True
 
-    def parse(self, args: list[str], current: Any) -> list[float]:
+    def parse(self, words: list[str], current: Any) -> list[float]:
         values = []
-        for word in split_value(args):
+        for word in words if words != [""] else []:
             if not _C_DOUBLE.fullmatch(word):
                 raise BadValue("Invalid latency-tracking-info-percentiles parameters")
             text = word.strip()
@@ -185,8 +191,7 @@ class Replicaof(Kind):
 
     multi_arg = True
 
-    def parse(self, args: list[str], current: Any) -> tuple[str, int] | None:
-        words = split_value(args)
+    def parse(self, words: list[str], current: Any) -> tuple[str, int] | None:
         if len(words) != 2:
             raise BadValue("wrong number of arguments")
         if words[0].lower() == "no" and words[1].lower() == "one":

@@ -42,6 +42,8 @@ from emberkv.server.config_values import (
     MemoryOrPercent,
     Octal,
     String,
+    check_hostname,
+    check_no_defrag,
     check_proc_title,
     plain_name,
 )
@@ -224,7 +226,7 @@ _b("stream-node-max-entries", Int(0, LLONG_MAX), 100)
 _b("activerehashing", Bool(), True)
 
 # -- Active defragmentation, jemalloc ----------------------------------------------------------------
-_b("activedefrag", Bool(), False)
+_b("activedefrag", Bool(check_no_defrag), False)
 _b("active-defrag-ignore-bytes", Memory(1), 100 << 20)
 _b("active-defrag-threshold-lower", Int(0, 1000), 10)
 _b("active-defrag-threshold-upper", Int(0, 1000), 100)
@@ -246,7 +248,7 @@ _b("cluster-replica-no-failover", Bool(), False, 0, "cluster-slave-no-failover")
 _b("cluster-allow-reads-when-down", Bool(), False)
 _b("cluster-allow-pubsubshard-when-down", Bool(), True)
 _b("cluster-link-sendbuf-limit", Memory(0, ULLONG_MAX), 0)
-_b("cluster-announce-hostname", _STR, "")
+_b("cluster-announce-hostname", String(check_hostname), "")
 _b("cluster-announce-ip", _STR, "")
 _b("cluster-announce-port", _PORT, 0)
 _b("cluster-announce-bus-port", _PORT, 0)

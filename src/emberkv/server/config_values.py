@@ -112,10 +112,15 @@ class Kind:
 
 
 class Bool(Kind):
+    def __init__(self, check: Callable[[bool], None] | None = None) -> None:
+        self.check = check
+
     def parse(self, args: list[str], current: Any) -> bool:
         text = self.parse_one(args).lower()
         if text not in ("yes", "no"):
             raise BadValue("argument must be 'yes' or 'no'")
+        if self.check:
+            self.check(text == "yes")
         return text == "yes"
 
     def render(self, value: bool) -> str:
@@ -152,7 +157,7 @@ class Octal(Kind):
 
     def parse(self, args: list[str], current: Any) -> int:
         text = self.parse_one(args)
-        if not re.fullmatch(r"[0-7]*", text):
+        if not re.fullmatch(r"(-?[0-7]+)?", text):
             raise BadValue("argument couldn't be parsed as an octal number")
         return _check_range(int(text or "0", 8), 0, 0o777, lambda v: f"{v:o}")
 
@@ -218,6 +223,18 @@ def plain_name(what: str, noun: str) -> Callable[[str], None]:
     return check
 
 
+def check_hostname(text: str) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9.-]*", text):
+        raise BadValue("Hostnames may only contain alphanumeric characters, hyphens or dots")
+
+
+def check_no_defrag(enable: bool) -> None:
+    """activedefrag: like Debian's Redis (built without jemalloc's defrag hooks), emberkv cannot."""
+    if enable:
+        raise BadValue("Active defragmentation cannot be enabled: it requires a Redis server compiled with a "
+                       "modified Jemalloc like the one shipped by default with the Redis source distribution")
+
+
 _TITLE_VARIABLES = frozenset(("title", "listen-addr", "server-mode", "port", "tls-port", "unixsocket",
                               "config-file"))
 
@@ -238,7 +255,7 @@ class Dir(Kind):
     def parse(self, args: list[str], current: Any) -> str:
         text = self.parse_one(args)
         path = os.path.normpath(os.path.join(current or self.base(), text))
-        if not os.path.exists(path):
+        if not text or not os.path.exists(path):
             raise BadValue("No such file or directory")
         if not os.path.isdir(path):
             raise BadValue("Not a directory")
