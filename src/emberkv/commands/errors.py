@@ -30,6 +30,12 @@ BIT_OFFSET = "ERR bit offset is not an integer or out of range"
 BIT_VALUE = "ERR bit is not an integer or out of range"
 NOT_POSITIVE = "ERR value is out of range, must be positive"
 LOADING = "LOADING Redis is loading the dataset in memory"
+# Random-count commands (HRANDFIELD, SRANDMEMBER, ZRANDMEMBER): -2**63 cannot be negated, and a
+# count of pairs (WITHVALUES / WITHSCORES) must stay below half the 64-bit range.
+COUNT_OUT_OF_RANGE = (
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+)
+OUT_OF_RANGE = "ERR value is out of range"
 
 
 def wrong_arity(name: str) -> str:
