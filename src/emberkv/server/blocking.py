@@ -58,6 +58,8 @@ class Blocking:
         self.serving = False
         # Set by block() when a waiter's command, run again on a ready key, found nothing.
         self.still_waiting = False
+        # Clients served while ready keys are being handed out, whose queued input runs afterwards.
+        self.to_resume: list[Client] = []
 
     def block(self, c: Client, keys: list[bytes], timeout_ms: int, cmd: Command, argv: list[bytes],
               timeout_reply: Any = NULL_ARRAY) -> _Blocked:
@@ -122,7 +124,13 @@ class Blocking:
     def finish(self, c: Client) -> None:
         self.server.reply_ready(c)
         if c.pending:
-            c.resume()
+            if self.serving:
+                # Like Redis, a served client's pipelined commands wait until every ready key has
+                # been offered: running them now would let it jump ahead of clients that blocked
+                # before its next BLPOP.
+                self.to_resume.append(c)
+            else:
+                c.resume()
 
     def handle_ready_keys(self) -> None:
         """Offer every key made ready by the last command to its waiters, first come first served."""
@@ -153,3 +161,6 @@ class Blocking:
                             self.finish(c)
         finally:
             self.serving = False
+        resume, self.to_resume = self.to_resume, []
+        for c in resume:
+            c.resume()
