@@ -112,4 +112,7 @@ def call(c: Client, cmd: Command, argv: list[bytes]) -> None:
     if server.monitors:
         server.feed_monitors(c, db.id, argv)
     if not c.in_exec and server.pending_effects:
-        server.flush_effects(multi=False)
+        # A command that propagates several effects (SPOP with a count: one SREM per member) reaches
+        # the AOF and replicas as one MULTI/EXEC block, as Redis wraps them.
+        effects = c.propagate_as
+        server.flush_effects(multi=effects is not None and len(effects) > 1)
