@@ -12,6 +12,8 @@ number actually popped for ZMPOP and BZMPOP.
 
 from __future__ import annotations
 
+import math
+
 from emberkv.commands.args import parse_int
 from emberkv.commands.errors import NOT_POSITIVE, SYNTAX, WRONGTYPE, CommandError
 from emberkv.commands.longdouble import parse_long_double, round_long_double
@@ -56,16 +58,17 @@ def pop_members(c, key: bytes, zs: ZSetValue, count: int, from_max: bool) -> lis
 def parse_timeout(c, raw: bytes) -> int:
     """A blocking timeout in seconds as an absolute deadline in ms (0: wait forever).
 
-    Redis reads it as a long double, multiplies by 1000 in long double and truncates to a 64-bit
-    integer; a product beyond that integer's range (inf included) comes out as its most negative
-    value, hence 'timeout is negative' for inf and huge values."""
+    Redis reads it as a long double, multiplies by 1000 in long double and rounds up to a 64-bit
+    integer (so 0.0001 waits 1 ms rather than forever); a product beyond that integer's range (inf
+    included) comes out as its most negative value, hence 'timeout is negative' for inf and huge
+    values."""
     value = parse_long_double(raw)
     if value is None:
         raise CommandError(TIMEOUT_NOT_FLOAT)
     ms = value if isinstance(value, float) else round_long_double(value * 1000)
     if isinstance(ms, float) or not -(2**63) <= ms < 2**63:
         raise CommandError(TIMEOUT_NEGATIVE)
-    wait = int(ms)
+    wait = math.ceil(ms)
     if wait < 0:
         raise CommandError(TIMEOUT_NEGATIVE)
     # Redis does not range-check the deadline; beyond any plausible wait, wait forever.
