@@ -220,7 +220,7 @@ def test_long_member_makes_a_skiplist_even_at_creation(c):
 
 
 def test_zero_listpack_entries_creates_skiplists(srv, c):
-    srv.server.config["zset-max-listpack-entries"] = 0
+    assert c("CONFIG", "SET", "zset-max-listpack-entries", 0) == b"OK"
     c("ZADD", "z", 1, "a")
     assert c("OBJECT", "ENCODING", "z") == b"skiplist"
 
@@ -230,7 +230,7 @@ def test_listpack_stores_minus_zero_as_zero_but_skiplist_keeps_it(srv, c):
     assert c("ZSCORE", "z", "a") == b"0"
     assert c("ZADD", "z", "INCR", "-0", "b") == b"-0"  # the reply is the computed score
     assert c("ZSCORE", "z", "b") == b"0"
-    srv.server.config["zset-max-listpack-entries"] = 0
+    assert c("CONFIG", "SET", "zset-max-listpack-entries", 0) == b"OK"
     c("ZADD", "big", "-0", "a")
     assert c("ZSCORE", "big", "a") == b"-0"
 
@@ -442,6 +442,12 @@ def test_zrange_limit_offset_and_count(c):
 def test_zrange_errors(c, args, message):
     abcd(c)
     assert err(c("ZRANGE", "z", *args)) == message
+
+
+def test_rank_range_accepts_a_limit_whose_count_is_minus_one(c):
+    abcd(c)
+    assert c("ZRANGE", "z", 0, -1, "LIMIT", 5, -1) == [b"a", b"b", b"c", b"d"]
+    assert c("ZRANGE", "z", 0, 0, "LIMIT", 0, 0, "LIMIT", 0, -1) == [b"a"]
 
 
 def test_old_range_commands_refuse_the_new_options(c):

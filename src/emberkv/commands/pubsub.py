@@ -9,6 +9,7 @@ handlers write them there themselves and return no reply of their own.
 
 from __future__ import annotations
 
+from emberkv.commands.errors import CommandError
 from emberkv.commands.table import command, container
 from emberkv.keyspace.glob import glob_match
 from emberkv.protocol.replies import NO_REPLY, Push, SimpleString
@@ -78,6 +79,9 @@ def pubsub_channels(c, argv):
     channels = c.server.pubsub.channels
     if len(argv) == 2:
         return list(channels)
+    if len(argv) > 3:
+        raise CommandError(
+            "ERR unknown subcommand or wrong number of arguments for 'channels'. Try PUBSUB HELP.")
     pattern = argv[2]
     return [name for name in channels if glob_match(pattern, name)]
 

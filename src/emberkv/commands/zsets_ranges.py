@@ -229,7 +229,6 @@ def _zrange(c, argv: list[bytes], src_index: int, store: bool, kind: int | None,
     """The one implementation behind ZRANGE, ZRANGESTORE, Z[REV]RANGE[BYSCORE|BYLEX]."""
     withscores = False
     offset, limit = 0, -1
-    limited = False
     argc = len(argv)
     j = src_index + 3
     while j < argc:
@@ -239,7 +238,6 @@ def _zrange(c, argv: list[bytes], src_index: int, store: bool, kind: int | None,
         elif option == b"limit" and argc - j - 1 >= 2:
             offset = parse_int(argv[j + 1])
             limit = parse_int(argv[j + 2])
-            limited = True
             j += 2
         elif option == b"rev" and reverse is None:
             reverse = True
@@ -253,7 +251,8 @@ def _zrange(c, argv: list[bytes], src_index: int, store: bool, kind: int | None,
     reverse = bool(reverse)
     if kind is None:
         kind = _RANK
-    if limited and kind == _RANK:
+    # Redis tells a LIMIT apart by its count: "LIMIT 0 -1" with a rank range is not an error.
+    if limit != -1 and kind == _RANK:
         raise CommandError(
             "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX")
     if withscores and kind == _LEX:
