@@ -27,7 +27,16 @@ from emberkv.keyspace.glob import glob_match
 from emberkv.server.config_load import ConfigLoader, FatalConfigError, read_config_text
 from emberkv.server.config_rewrite import rewrite_config_file
 from emberkv.server.config_special import split_set_words
-from emberkv.server.config_table import BY_NAME, DIRECTIVES, HIDDEN, IMMUTABLE, PROTECTED, Directive
+from emberkv.server.config_table import (
+    BY_NAME,
+    DIRECTIVES,
+    HIDDEN,
+    IMMUTABLE,
+    NO_TLS,
+    NO_TLS_REASON,
+    PROTECTED,
+    Directive,
+)
 from emberkv.server.config_values import BadValue
 
 __all__ = ["IMPLEMENTED", "Config", "ConfigError", "FatalConfigError", "load_config"]
@@ -143,6 +152,9 @@ class Config:
                 staged[directive.name] = kind.parse(words, staged[directive.name])
             except BadValue as exc:
                 raise _set_failed(given, exc.reason) from None
+        for given, directive, _ in chosen:  # applying comes after every value parsed, as in Redis
+            if directive.name in NO_TLS and staged[directive.name]:
+                raise _set_failed(given, NO_TLS_REASON)
         self._apply(staged, {directive.name: given for given, directive, _ in chosen})
 
     def _protected_allowed(self, local_client: bool) -> bool:

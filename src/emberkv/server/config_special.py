@@ -129,7 +129,7 @@ class OomScoreAdjValues(Kind):
         if len(words) != 3:
             raise BadValue("wrong number of arguments")
         values = [_c_long(word) for word in words]
-        if any(v is None or not -2000 <= v <= 2000 or word == "" for v, word in zip(values, words, strict=True)):
+        if any(v is None or not -2000 <= v <= 2000 for v in values):
             raise BadValue("Invalid oom-score-adj-values, elements must be between -2000 and 2000.")
         return [v for v in values if v is not None]
 

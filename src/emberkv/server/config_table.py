@@ -167,7 +167,7 @@ _b("repl-diskless-load", Enum("disabled", "on-empty-db", "swapdb"), "disabled")
 _b("repl-ping-replica-period", Int(1, INT_MAX), 10, 0, "repl-ping-slave-period")
 _b("repl-timeout", Int(1, INT_MAX), 60)
 _b("repl-disable-tcp-nodelay", Bool(), False)
-_b("repl-backlog-size", Memory(1), 1 << 20)
+_b("repl-backlog-size", Memory(1, floor=16 << 10), 1 << 20)
 _b("repl-backlog-ttl", Int(0, LLONG_MAX), 3600)
 _b("replica-priority", Int(0, INT_MAX), 100, 0, "slave-priority")
 _b("replica-announced", Bool(), True)
@@ -276,6 +276,10 @@ BY_NAME: dict[str, Directive] = {}
 for _d in DIRECTIVES:
     for _key in (_d.name, *_d.aliases):
         BY_NAME[_key] = _d
+
+# Turning TLS on at run time fails as it does in a Redis without certificates: emberkv has no TLS.
+NO_TLS = frozenset(("tls-port", "tls-replication", "tls-cluster"))
+NO_TLS_REASON = "Unable to update TLS configuration. Check server logs."
 
 # Directives that only a config file or the command line may give: they are not configs CONFIG GET
 # knows, and their lines are kept as written by CONFIG REWRITE. Value: (fewest, most) arguments.

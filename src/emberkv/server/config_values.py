@@ -139,14 +139,15 @@ class Int(Kind):
 
 
 class Memory(Kind):
-    def __init__(self, lo: int = 0, hi: int = LLONG_MAX) -> None:
-        self.lo, self.hi = lo, hi
+    def __init__(self, lo: int = 0, hi: int = LLONG_MAX, floor: int = 0) -> None:
+        self.lo, self.hi, self.floor = lo, hi, floor
 
     def parse(self, args: list[str], current: Any) -> int:
         value = parse_memory(self.parse_one(args))
         if value is None:
             raise BadValue("argument must be a memory value")
-        return _check_range(value, self.lo, self.hi)
+        # floor: a size accepted but raised to the smallest the server works with (repl-backlog-size)
+        return max(_check_range(value, self.lo, self.hi), self.floor)
 
     def rewrite(self, value: int) -> list[str]:
         return [format_memory(value)]
@@ -176,8 +177,10 @@ class MemoryOrPercent(Kind):
                 raise BadValue("percentage argument must be less or equal to 100")
             return text if percent else 0
         value = parse_memory(text)
-        if value is None or value > LLONG_MAX:
+        if value is None:
             raise BadValue("argument must be a memory or percent value")
+        if value > LLONG_MAX:  # Redis keeps percentages as negative numbers: these look like one
+            raise BadValue("percentage argument must be less or equal to 100")
         return value
 
     def rewrite(self, value: int | str) -> list[str]:
@@ -235,14 +238,33 @@ def check_no_defrag(enable: bool) -> None:
                        "modified Jemalloc like the one shipped by default with the Redis source distribution")
 
 
-_TITLE_VARIABLES = frozenset(("title", "listen-addr", "server-mode", "port", "tls-port", "unixsocket",
-                              "config-file"))
+# proc-title-template variables; the value is non-empty for those Redis can expand to something while
+# reading the config (the title itself, the server mode and the unix socket are still empty then).
+_TITLE_VARIABLES = {"title": "", "server-mode": "", "unixsocket": "", "listen-addr": "*:6379",
+                    "port": "6379", "tls-port": "0", "config-file": "redis.conf"}
 
 
 def check_proc_title(text: str) -> None:
-    names = re.findall(r"\{([^{}]*)\}", text)
-    rest = re.sub(r"\{[^{}]*\}", "", text)
-    if not text or "{" in rest or "}" in rest or any(n not in _TITLE_VARIABLES for n in names):
+    """A template must name only known {variables} ('{{' and '}}' are literal braces) and must not
+    expand to nothing but spaces."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        pair = text[i:i + 2]
+        if pair in ("{{", "}}"):
+            out.append(pair[0])
+            i += 2
+        elif text[i] == "{":
+            end = text.find("}", i + 1)
+            name = text[i + 1:end] if end > 0 else None
+            if name not in _TITLE_VARIABLES:
+                raise BadValue("template format is invalid or contains unknown variables")
+            out.append(_TITLE_VARIABLES[name])
+            i = end + 1
+        else:
+            out.append(text[i])
+            i += 1
+    if not "".join(out).strip(" "):
         raise BadValue("template format is invalid or contains unknown variables")
 
 
