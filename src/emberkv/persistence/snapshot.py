@@ -148,9 +148,11 @@ class Snapshot:
         if self.finished or self.paused:
             return
         if self.key_delay_us:
+            # rdb-key-save-delay is per key: a step writes a whole bucket, so it waits for each key.
+            before = self.keys_written
             self._work(deadline=None, max_keys=1)
             if not self.finished and not self.paused:
-                self._schedule(self.key_delay_us / 1_000_000)
+                self._schedule(self.key_delay_us * max(1, self.keys_written - before) / 1_000_000)
             return
         self._work(deadline=time.perf_counter() + SLICE_SECONDS)
         if not self.finished and not self.paused:

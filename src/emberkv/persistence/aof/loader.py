@@ -159,7 +159,9 @@ def _offset(items: list[list[bytes]], index: int, start: int) -> int:
 
 
 def _name(argv: list[bytes]) -> str:
-    return (argv[0] if argv else b"").decode("utf-8", "replace")[:128]
+    """A command name for a log line: printable, escaped where needed, so the message stays one line."""
+    raw = (argv[0] if argv else b"")[:128]
+    return "".join(chr(b) if 32 <= b < 127 and b != 92 else "\\x%02x" % b for b in raw)
 
 
 class AofLoader:
