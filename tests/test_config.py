@@ -187,6 +187,16 @@ def test_missing_config_file_is_reported_as_a_log_line(tmp_path) -> None:
     assert ":C " in message
 
 
+def test_missing_include_and_stray_arguments(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert fatal(["--include", "nope.conf"]).endswith(
+        "# Fatal error, can't open config file 'nope.conf': No such file or directory")
+    (tmp_path / "a.conf").write_text("hz 10\n")
+    assert fatal(["a.conf", "foo"]) == block(3, '"foo"', "Bad directive or wrong number of arguments")
+    assert fatal(["--port 1", "extra"]) == block(2, 'port 1 "extra"', "wrong number of arguments")
+    assert fatal(["--port", "--", "x"]) == block(2, 'port "--" "x"', "wrong number of arguments")
+
+
 # Values that tell a directive's kind and range apart, tried on every name; the rest on the special ones.
 PROBES = ["abc", "", "-9223372036854775808", "9223372036854775807", "1kb"]
 VALUES = ["yes", "no", "YES", "0", "1", "-1", "2147483648", "100%", "900 1", "local", "a/b", "0777",

@@ -43,6 +43,12 @@ from emberkv.keyspace.glob import glob_match
     (b"a*b*c", b"aXbYc", True),
     (b"a*b*c", b"aXcYb", False),
     (b"\xff*", b"\xff\x00", True),
+    (b"user:*", b"user:", True),  # the prefix, suffix and substring shapes take a shortcut
+    (b"user:*", b"use", False),
+    (b"*:id", b"x:id", True),
+    (b"*:id", b"x:idx", False),
+    (b"**mid**", b"amidb", True),
+    (b"*mid*", b"mi", False),
 ])
 def test_glob_syntax(pattern: bytes, text: bytes, expected: bool) -> None:
     assert glob_match(pattern, text) is expected

@@ -35,7 +35,26 @@ def glob_match(pattern: bytes, text: bytes, nocase: bool = False) -> bool:
         return True
     if not _SPECIAL.intersection(pattern):
         return pattern.lower() == text.lower() if nocase else pattern == text
+    if not nocase:
+        # The usual KEYS/SCAN shapes ('user:*', '*:id', '*part*') run as bytes methods, in C.
+        shape, literal = _shape(pattern)
+        if shape == 1:
+            return text.startswith(literal)
+        if shape == 2:
+            return text.endswith(literal)
+        if shape == 3:
+            return literal in text
     return _match(_compile(pattern, nocase), text)
+
+
+@lru_cache(maxsize=512)
+def _shape(pattern: bytes) -> tuple[int, bytes]:
+    """(1, p) for 'p*', (2, s) for '*s', (3, m) for '*m*' with plain literals; (0, b'') otherwise."""
+    core = pattern.strip(b"*")
+    if not core or _SPECIAL.intersection(core):
+        return 0, b""
+    starts, ends = pattern.startswith(b"*"), pattern.endswith(b"*")
+    return (3 if starts and ends else 2 if starts else 1), core
 
 
 def _match(tokens: tuple[Token, ...], text: bytes) -> bool:
