@@ -59,11 +59,10 @@ class _State:
             self.lines[index] = ""
 
     def content(self) -> str:
+        """The new file: every line followed by a newline, each run of blank lines as one."""
         out: list[str] = []
         for line in self.lines:
-            if line or (out and out[-1]):
-                out.append(line)
-            elif not out:
+            if line or not out or out[-1]:
                 out.append(line)
         return "".join(line + "\n" for line in out)
 

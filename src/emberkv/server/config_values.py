@@ -90,8 +90,9 @@ def _check_range(value: int, lo: int, hi: int, shown: Callable[[int], str] = str
 
 
 class Kind:
-    """A value kind. ``multi_arg`` kinds take several arguments (split on single spaces when given as
-    one string, as CONFIG SET gives them); ``arity`` is the exact count a single-line use needs."""
+    """A value kind. Single-argument kinds get exactly one word; ``multi_arg`` kinds get the words
+    their caller split (see config_special) and check the count themselves. ``current`` is the value
+    being replaced, for kinds whose new value only updates part of it."""
 
     multi_arg = False
 
