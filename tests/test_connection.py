@@ -18,28 +18,28 @@ def test_ping_and_echo(srv):
     c = srv.client()
     assert c("PING") == b"PONG"
     assert c("PING", "hi") == b"hi"
-    assert str(c("PING", "a", "b")) == "wrong number of arguments for 'ping' command"
+    assert str(c("PING", "a", "b")) == "ERR wrong number of arguments for 'ping' command"
     assert c("ECHO", "x") == b"x"
 
 
 def test_unknown_command_error_quotes_arguments(srv):
     c = srv.client()
-    assert str(c("FOO", "a", "b")) == "unknown command 'FOO', with args beginning with: 'a' 'b' "
+    assert str(c("FOO", "a", "b")) == "ERR unknown command 'FOO', with args beginning with: 'a' 'b' "
 
 
 def test_select_range_and_type_errors(srv):
     c = srv.client()
     assert c("SELECT", "15") == b"OK"
-    assert str(c("SELECT", "16")) == "DB index is out of range"
-    assert str(c("SELECT", "-1")) == "DB index is out of range"
-    assert str(c("SELECT", "x")) == "value is not an integer or out of range"
+    assert str(c("SELECT", "16")) == "ERR DB index is out of range"
+    assert str(c("SELECT", "-1")) == "ERR DB index is out of range"
+    assert str(c("SELECT", "x")) == "ERR value is not an integer or out of range"
 
 
 def test_requirepass_gates_commands_until_auth():
     srv = InProcessServer("--requirepass", "secret")
     c = srv.client()
     assert str(c("DBSIZE")) == "NOAUTH Authentication required."
-    assert str(c("FOO")).startswith("unknown command")  # lookup errors come first, as in Redis
+    assert str(c("FOO")).startswith("ERR unknown command")  # lookup errors come first, as in Redis
     assert str(c("AUTH", "wrong")) == "WRONGPASS invalid username-password pair or user is disabled."
     assert c("AUTH", "secret") == b"OK"
     assert c("DBSIZE") == 0
@@ -47,7 +47,7 @@ def test_requirepass_gates_commands_until_auth():
 
 
 def test_auth_without_password_configured(srv):
-    assert str(srv.client()("AUTH", "x")).startswith("AUTH <password> called without any password")
+    assert str(srv.client()("AUTH", "x")).startswith("ERR AUTH <password> called without any password")
 
 
 def test_hello_switches_protocol_and_names_the_client(srv):
@@ -56,7 +56,7 @@ def test_hello_switches_protocol_and_names_the_client(srv):
     assert reply[b"proto"] == 3 and reply[b"version"] == b"7.0.15"
     assert c("CLIENT", "GETNAME") == b"app"
     assert str(c("HELLO", "4")) == "NOPROTO unsupported protocol version"
-    assert str(c("HELLO", "x")) == "Protocol version is not an integer or out of range"
+    assert str(c("HELLO", "x")) == "ERR Protocol version is not an integer or out of range"
 
 
 def test_hello_auth_with_requirepass():
@@ -73,7 +73,7 @@ def test_reset_restores_connection_defaults(srv):
     c("MULTI")
     assert c("RESET") == b"RESET"
     assert c("DBSIZE") == 0
-    assert str(c("EXEC")) == "EXEC without MULTI"
+    assert str(c("EXEC")) == "ERR EXEC without MULTI"
 
 
 def test_client_commands(srv):
@@ -82,13 +82,13 @@ def test_client_commands(srv):
     assert isinstance(client_id, int)
     assert c("CLIENT", "SETNAME", "worker") == b"OK"
     assert str(c("CLIENT", "SETNAME", "bad name")) == (
-        "Client names cannot contain spaces, newlines or special characters.")
+        "ERR Client names cannot contain spaces, newlines or special characters.")
     assert b"name=worker" in c("CLIENT", "LIST")
     assert b"cmd=client|info" in c("CLIENT", "INFO")
-    assert str(c("CLIENT", "KILL", "1.2.3.4:5")) == "No such client"
+    assert str(c("CLIENT", "KILL", "1.2.3.4:5")) == "ERR No such client"
     assert c("CLIENT", "KILL", "ID", "99999") == 0
-    assert str(c("CLIENT", "NOPE")) == "unknown subcommand 'NOPE'. Try CLIENT HELP."
-    assert str(c("CLIENT", "UNBLOCK", str(client_id), "x")) == "CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
+    assert str(c("CLIENT", "NOPE")) == "ERR unknown subcommand 'NOPE'. Try CLIENT HELP."
+    assert str(c("CLIENT", "UNBLOCK", str(client_id), "x")) == "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
 
 
 def test_client_kill_closes_the_other_connection(srv):
@@ -109,7 +109,7 @@ def test_protected_mode_denies_non_loopback_clients():
 def test_protocol_error_replies_and_closes(srv):
     c = srv.client()
     c.send(b"*1\r\n:5\r\n")
-    assert str(c.replies()[0]) == "Protocol error: expected '$', got ':'"
+    assert str(c.replies()[0]) == "ERR Protocol error: expected '$', got ':'"
     assert c.transport.closed
 
 

@@ -44,7 +44,7 @@ def test_rename_moves_value_and_ttl(c):
 
 
 def test_rename_missing_key_errors(c):
-    assert err(c("RENAME", "nope", "x")) == "no such key"
+    assert err(c("RENAME", "nope", "x")) == "ERR no such key"
 
 
 def test_renamenx_refuses_existing_target(c):
@@ -59,8 +59,8 @@ def test_move_between_databases(c):
     assert c("EXISTS", "key:0") == 0
     assert c("SELECT", "1") == b"OK"
     assert c("EXISTS", "key:0") == 1
-    assert err(c("MOVE", "key:0", "1")) == "source and destination objects are the same"
-    assert err(c("MOVE", "key:0", "99")) == "DB index is out of range"
+    assert err(c("MOVE", "key:0", "1")) == "ERR source and destination objects are the same"
+    assert err(c("MOVE", "key:0", "99")) == "ERR DB index is out of range"
 
 
 def test_copy_with_db_and_replace(c):
@@ -68,8 +68,8 @@ def test_copy_with_db_and_replace(c):
     assert c("COPY", "key:0", "key:1") == 0
     assert c("COPY", "key:0", "key:1", "REPLACE") == 1
     assert c("COPY", "key:0", "other", "DB", "2") == 1
-    assert err(c("COPY", "key:0", "key:0")) == "source and destination objects are the same"
-    assert err(c("COPY", "key:0", "x", "BOGUS")) == "syntax error"
+    assert err(c("COPY", "key:0", "key:0")) == "ERR source and destination objects are the same"
+    assert err(c("COPY", "key:0", "x", "BOGUS")) == "ERR syntax error"
 
 
 def test_keys_and_scan_return_every_key(c):
@@ -104,9 +104,9 @@ def test_scan_match_type_and_errors(c):
     c("DEBUG", "POPULATE", "20")
     cursor, batch = c("SCAN", "0", "MATCH", "key:1*", "COUNT", "1000", "TYPE", "string")
     assert cursor == b"0" and len(batch) == 11
-    assert err(c("SCAN", "x")) == "invalid cursor"
-    assert err(c("SCAN", "0", "COUNT", "0")) == "syntax error"
-    assert err(c("SCAN", "0", "MATCH")) == "syntax error"
+    assert err(c("SCAN", "x")) == "ERR invalid cursor"
+    assert err(c("SCAN", "0", "COUNT", "0")) == "ERR syntax error"
+    assert err(c("SCAN", "0", "MATCH")) == "ERR syntax error"
 
 
 def test_expire_options_and_ttl(c):
@@ -126,12 +126,12 @@ def test_expire_options_and_ttl(c):
 def test_expire_errors_match_redis(c):
     c("DEBUG", "POPULATE", "1")
     assert err(c("EXPIRE", "key:0", "10", "NX", "XX")) == (
-        "NX and XX, GT or LT options at the same time are not compatible")
-    assert err(c("EXPIRE", "key:0", "10", "GT", "LT")) == "GT and LT options at the same time are not compatible"
-    assert err(c("EXPIRE", "key:0", "10", "FOO")) == "Unsupported option FOO"
-    assert err(c("EXPIRE", "key:0", "9223372036854775807")) == "invalid expire time in 'expire' command"
-    assert err(c("PEXPIRE", "key:0", "9223372036854775807")) == "invalid expire time in 'pexpire' command"
-    assert err(c("EXPIRE", "key:0", "abc")) == "value is not an integer or out of range"
+        "ERR NX and XX, GT or LT options at the same time are not compatible")
+    assert err(c("EXPIRE", "key:0", "10", "GT", "LT")) == "ERR GT and LT options at the same time are not compatible"
+    assert err(c("EXPIRE", "key:0", "10", "FOO")) == "ERR Unsupported option FOO"
+    assert err(c("EXPIRE", "key:0", "9223372036854775807")) == "ERR invalid expire time in 'expire' command"
+    assert err(c("PEXPIRE", "key:0", "9223372036854775807")) == "ERR invalid expire time in 'pexpire' command"
+    assert err(c("EXPIRE", "key:0", "abc")) == "ERR value is not an integer or out of range"
 
 
 def test_expire_in_the_past_deletes_the_key(c):
@@ -154,7 +154,7 @@ def test_object_encoding_for_strings(c):
     c("DEBUG", "POPULATE", "1", "s")
     assert c("OBJECT", "ENCODING", "s:0") == b"embstr"
     assert c("OBJECT", "ENCODING", "missing") is None
-    assert err(c("OBJECT", "FOO")) == "unknown subcommand 'FOO'. Try OBJECT HELP."
+    assert err(c("OBJECT", "FOO")) == "ERR unknown subcommand 'FOO'. Try OBJECT HELP."
 
 
 def test_flushall_and_flushdb(c):
@@ -167,12 +167,12 @@ def test_flushall_and_flushdb(c):
     assert c("DBSIZE") == 5
     assert c("FLUSHALL", "ASYNC") == b"OK"
     assert c("DBSIZE") == 0
-    assert err(c("FLUSHALL", "x")) == "syntax error"
+    assert err(c("FLUSHALL", "x")) == "ERR syntax error"
 
 
 def test_swapdb(c):
     c("DEBUG", "POPULATE", "3")
     assert c("SWAPDB", "0", "1") == b"OK"
     assert c("DBSIZE") == 0
-    assert err(c("SWAPDB", "0", "16")) == "DB index is out of range"
-    assert err(c("SWAPDB", "a", "1")) == "invalid first DB index"
+    assert err(c("SWAPDB", "0", "16")) == "ERR DB index is out of range"
+    assert err(c("SWAPDB", "a", "1")) == "ERR invalid first DB index"

@@ -28,10 +28,10 @@ def test_exec_runs_queued_commands_in_order(srv):
 def test_queuing_error_aborts_with_execabort(srv):
     c = srv.client()
     c("MULTI")
-    assert str(c("NOSUCHCOMMAND")).startswith("unknown command 'NOSUCHCOMMAND'")
-    assert str(c("GET")) == "wrong number of arguments for 'get' command"
+    assert str(c("NOSUCHCOMMAND")).startswith("ERR unknown command 'NOSUCHCOMMAND'")
+    assert str(c("GET")) == "ERR wrong number of arguments for 'get' command"
     assert str(c("EXEC")) == "EXECABORT Transaction discarded because of previous errors."
-    assert str(c("EXEC")) == "EXEC without MULTI"
+    assert str(c("EXEC")) == "ERR EXEC without MULTI"
 
 
 def test_runtime_error_inside_exec_is_an_element_not_an_abort(srv):
@@ -47,10 +47,10 @@ def test_runtime_error_inside_exec_is_an_element_not_an_abort(srv):
 def test_nested_multi_and_watch_inside_multi_are_refused(srv):
     c = srv.client()
     c("MULTI")
-    assert str(c("MULTI")) == "MULTI calls can not be nested"
-    assert str(c("WATCH", "k")) == "WATCH inside MULTI is not allowed"
+    assert str(c("MULTI")) == "ERR MULTI calls can not be nested"
+    assert str(c("WATCH", "k")) == "ERR WATCH inside MULTI is not allowed"
     assert c("DISCARD") == b"OK"
-    assert str(c("DISCARD")) == "DISCARD without MULTI"
+    assert str(c("DISCARD")) == "ERR DISCARD without MULTI"
 
 
 def test_watch_is_broken_by_another_clients_change(srv):
