@@ -44,12 +44,26 @@ class RawConnection:
 
     def __call__(self, *args: bytes):
         self.sock.sendall(encode_request(args))
+        try:
+            return self.read()
+        except TimeoutError as exc:
+            raise TimeoutError(f"no reply to {args[:4]!r} within 10 s") from exc
+
+    def read(self):
         while (reply := self.reader.gets()) is False:
             data = self.sock.recv(1 << 20)
             if not data:
                 raise ConnectionError("server closed the connection")
             self.reader.feed(data)
         return reply
+
+    def resync(self) -> None:
+        """Skip replies left unread by a step that failed half-way, so the next example starts clean."""
+        self.nonce = getattr(self, "nonce", 0) + 1
+        token = b"resync-%d" % self.nonce
+        self.sock.sendall(encode_request([b"ECHO", token]))
+        while self.read() != token:
+            pass
 
     def close(self) -> None:
         self.sock.close()
@@ -198,7 +212,8 @@ class StringsAgainstRedis(RuleBasedStateMachine):
         self.blurred: set[bytes] = set()
         for side in ("ember", "redis"):
             for conn in self.conns[side]:
-                # A failed example may have left a transaction open.
+                # A failed example may have left unread replies or a transaction open.
+                conn.resync()
                 conn(b"DISCARD")
                 conn(b"UNWATCH")
             self.conns[side][0](b"FLUSHALL")
