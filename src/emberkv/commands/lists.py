@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from itertools import islice
 
-from emberkv.commands.args import parse_int, to_int_or_none
+from emberkv.commands.args import INT64_MIN, parse_int, to_int_or_none
 from emberkv.commands.errors import NO_SUCH_KEY, NOT_POSITIVE, SYNTAX, WRONGTYPE, CommandError
 from emberkv.commands.table import command
 from emberkv.keyspace.db import NOTIFY_GENERIC, NOTIFY_LIST
@@ -260,8 +260,10 @@ def _positions(lst: ListValue, element: bytes, rank: int, count: int, maxlen: in
     no more than maxlen elements (0: all) from the head, or from the tail when rank is negative."""
     length = len(lst)
     from_tail = rank < 0
-    # Redis negates a negative rank; -2**63 stays negative there, so every match qualifies, which is
-    # exactly what rank -1 does.
+    if rank == INT64_MIN:
+        # Redis negates a negative rank; -2**63 stays negative there, so every match qualifies,
+        # which is exactly what rank -1 does.
+        rank = -1
     skip = -rank - 1 if from_tail else rank - 1
     limit = length if not maxlen else min(maxlen, length)
     found: list[int] = []
