@@ -303,12 +303,12 @@ def hrandfield(c, argv):
     withvalues = len(argv) == 4
     if withvalues and not -(INT64_MAX // 2) <= count <= INT64_MAX // 2:
         raise CommandError(OUT_OF_RANGE)
-    # Redis would try to build any number of repeats (and die of a huge one); past this, refuse.
-    if count < -RANDOM_REPEAT_LIMIT:
-        raise CommandError(OUT_OF_RANGE)
     h = hash_read(c, argv[1])
     if h is None or count == 0:
         return []
+    # Redis would try to build any number of repeats (and die of a huge one); past this, refuse.
+    if count < -RANDOM_REPEAT_LIMIT:
+        raise CommandError(OUT_OF_RANGE)
     items = list(h.items())
     size = len(items)
     if count < 0:

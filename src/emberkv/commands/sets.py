@@ -256,12 +256,12 @@ def srandmember(c, argv):
     count = parse_int(argv[2])
     if count == INT64_MIN:
         raise CommandError(COUNT_OUT_OF_RANGE)
-    # Redis would try to build any number of repeats (and die of a huge one); past this, refuse.
-    if count < -RANDOM_REPEAT_LIMIT:
-        raise CommandError(OUT_OF_RANGE)
     s = set_read(c, argv[1])
     if s is None or not count:
         return []
+    # Redis would try to build any number of repeats (and die of a huge one); past this, refuse.
+    if count < -RANDOM_REPEAT_LIMIT:
+        raise CommandError(OUT_OF_RANGE)
     if count < 0:
         members = tuple(s)
         randrange, size = random.randrange, len(members)
