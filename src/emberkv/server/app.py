@@ -143,7 +143,8 @@ class Server:
     # -- propagation -----------------------------------------------------------------------------
 
     def propagate(self, dbid: int, argv: list[bytes]) -> None:
-        self.pending_effects.append((dbid, argv))
+        if self.effect_feeds:  # nobody listens (no AOF, no replica): nothing to keep
+            self.pending_effects.append((dbid, argv))
 
     def flush_effects(self, multi: bool) -> None:
         """Hand the effects of the command (or transaction) just run to every feed."""

@@ -68,6 +68,7 @@ class Client(asyncio.Protocol):
 
     @property
     def subscriptions(self) -> int:
+        """How many channels and patterns the client is subscribed to."""
         return len(self.channels) + len(self.patterns)
 
     # -- asyncio.Protocol ------------------------------------------------------------------------

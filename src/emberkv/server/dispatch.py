@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from emberkv.commands.errors import NOAUTH, CommandError, unknown_command, wrong_arity
 from emberkv.commands.table import COMMANDS, NO_AUTH, Command
-from emberkv.protocol.replies import QUEUED
+from emberkv.protocol.replies import QUEUED, SimpleString
 
 if TYPE_CHECKING:
     from emberkv.server.client import Client
@@ -67,17 +67,19 @@ def process_command(c: Client, argv: list[bytes]) -> None:
         c.multi.append((cmd, argv))
         c.encode(QUEUED, c.out)
         return
-    if c.resp == 2 and c.subscriptions and cmd.name not in SUBSCRIBED_ALLOWED:
+    if (c.channels or c.patterns) and c.resp == 2 and cmd.name not in SUBSCRIBED_ALLOWED:
         c.out.append(
             b"-ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
             b"are allowed in this context\r\n" % cmd.fullname.encode()
         )
         return
-    refusal = server.refuse_reason(c, cmd)
-    if refusal is not None:
-        cmd.rejected_calls += 1
-        c.out.append(b"-%s\r\n" % refusal)
-        return
+    # Refusals come from rare states (loading, persistence errors): only ask when one is possible.
+    if server.persistence.loading or (server.write_guards and (cmd.is_write or cmd.name == "ping")):
+        refusal = server.refuse_reason(c, cmd)
+        if refusal is not None:
+            cmd.rejected_calls += 1
+            c.out.append(b"-%s\r\n" % refusal)
+            return
     call(c, cmd, argv)
     if server.keyspace.ready_keys:
         server.blocking.handle_ready_keys()
@@ -100,10 +102,19 @@ def call(c: Client, cmd: Command, argv: list[bytes]) -> None:
         cmd.failed_calls += 1
         c.out.append(b"-%s\r\n" % exc.message)
     else:
-        c.encode(reply, c.out)
+        # The common replies are encoded here directly; the rest by the client's RESP encoder.
+        kind = type(reply)
+        if kind is bytes:
+            c.out.append(b"$%d\r\n%s\r\n" % (len(reply), reply))
+        elif kind is SimpleString:
+            c.out.append(b"+%s\r\n" % reply)
+        elif kind is int:
+            c.out.append(b":%d\r\n" % reply)
+        else:
+            c.encode(reply, c.out)
     cmd.usec += int((_perf() - start) * 1_000_000)
     cmd.calls += 1
-    if ks.dirty != dirty and cmd.is_write:
+    if ks.dirty != dirty and cmd.is_write and server.effect_feeds:
         if c.propagate_as is None:
             server.propagate(db.id, argv)
         else:
