@@ -31,8 +31,15 @@ class Conn:
 
     def __call__(self, *args):
         self.send(*args)
-        self.harness.turn()
-        replies = self.replies()
+        replies: list = []
+        loop = self.harness.srv.loop
+        deadline = loop.time() + 10
+        while True:
+            self.harness.turn()
+            replies += self.replies()
+            if replies or self.closed or loop.time() > deadline:
+                break
+            loop.run_until_complete(asyncio.sleep(0.0005))  # an fsync on the bio thread
         return replies[0] if len(replies) == 1 else replies
 
     @property
@@ -58,6 +65,13 @@ class AofServer:
         """Run the event loop for a few iterations (barriers, callbacks)."""
         for _ in range(times):
             self.srv.loop.run_until_complete(asyncio.sleep(0))
+
+    def settle(self) -> None:
+        """Run the loop until no reply waits for the log (fsyncs on the bio thread included)."""
+        aof = self.aof
+        self.turn()
+        self.wait(lambda: not aof.held and not aof.bio.pending)
+        self.turn()
 
     def wait(self, predicate, timeout: float = 10.0) -> None:
         """Run the loop until predicate() holds (rewrites, background fsyncs)."""

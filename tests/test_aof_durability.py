@@ -56,7 +56,7 @@ def test_one_fsync_serves_every_client_of_a_batch_under_always(workdir, calls):
         for i, c in enumerate(clients):
             c.send("SET", f"k{i}", "v")
         assert all(c.replies() == [] for c in clients)  # nobody answered before the log is safe
-        h.turn()
+        h.settle()
         assert all(c.replies() == [b"OK"] for c in clients)
         assert calls == ["write", "fsync"]
         assert len(incr_commands()) == 21
@@ -221,7 +221,7 @@ def test_an_fsync_error_under_always_stops_acknowledging_writes_until_a_rewrite(
         real_fsync = os.fdatasync
         monkeypatch.setattr(writer_module.os, "fdatasync", lambda fd: (_ for _ in ()).throw(EIO))
         c.send("SET", "unsafe", "1")
-        h.turn()
+        h.settle()
         assert c.replies() == [] and c.closed
         monkeypatch.setattr(writer_module.os, "fdatasync", real_fsync)
         # The fsync works again, but the file it failed on is never trusted: writes stay refused.

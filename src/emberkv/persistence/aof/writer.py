@@ -28,6 +28,7 @@ from typing import Any
 
 from emberkv.persistence.aof.format import EXEC, MULTI, encode_select, timestamp_annotation
 
+_ARG_HEADERS = [b"$%d\r\n" % n for n in range(1024)]
 POSTPONE_LIMIT = 2  # seconds a write may wait for a running background fsync
 
 # What flush() did with the buffer.
@@ -149,7 +150,8 @@ class AofLog:
                 buf += encode_select(dbid)
             buf += b"*%d\r\n" % len(argv)
             for arg in argv:
-                buf += b"$%d\r\n" % len(arg)
+                n = len(arg)
+                buf += _ARG_HEADERS[n] if n < 1024 else b"$%d\r\n" % n
                 buf += arg
                 buf += b"\r\n"
         if multi:

@@ -1,0 +1,121 @@
+"""AOF benchmark (issue: the AOF): emberkv and redis-server 7.0 side by side, in one run.
+
+    python bench/bench_aof.py [--requests 1000000] [--rounds 1] [--load-writes 1000000]
+
+1. ``redis-benchmark -t set,incr,lpush -n N -c 50`` with ``appendonly yes`` and
+   ``appendfsync always`` at ``-P 1``, then ``appendfsync everysec`` at ``-P 16``. Runs alternate
+   between the two servers; with several rounds the best of each is kept (a shared machine only ever
+   makes a run slower). Targets: ratio >= 0.9 with always, >= 0.8 with everysec.
+2. AOF load time for a log of N writes (SET/INCR/LPUSH on 100k keys, as Redis logged them): the same
+   directory is loaded by both servers; the time is the "DB loaded from append only file" line of each
+   log. Target: emberkv <= 1.5x Redis's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from common import REDIS_SERVER, Proc, free_port, redis_benchmark, send, start_pair, table
+
+TESTS = "set,incr,lpush"
+
+
+def throughput(requests: int, rounds: int) -> list[list[object]]:
+    rows = []
+    for policy, pipeline in (("always", 1), ("everysec", 16)):
+        ember, redis = start_pair("--save", "", "--appendonly", "yes", "--appendfsync", policy)
+        best: dict[str, dict[str, float]] = {"emberkv": {}, "redis": {}}
+        try:
+            for _ in range(rounds):
+                for proc in (ember, redis):
+                    result = redis_benchmark(proc.port, TESTS, requests, 50, pipeline)
+                    for test, rps in result.items():
+                        best[proc.name][test] = max(best[proc.name].get(test, 0.0), rps)
+        finally:
+            ember.stop()
+            redis.stop()
+        for test in best["redis"]:
+            e, r = best["emberkv"].get(test, 0.0), best["redis"][test]
+            rows.append([test, policy, pipeline, e, r, e / r if r else 0.0])
+    return rows
+
+
+def make_log(writes: int, workdir: Path) -> Path:
+    """An AOF directory holding ``writes`` logged writes, written by redis-server itself."""
+    workdir.mkdir(parents=True)
+    port = free_port()
+    proc = Proc("redis", [REDIS_SERVER, "--port", str(port), "--dir", str(workdir), "--save", "",
+                          "--appendonly", "yes", "--appendfsync", "no", "--auto-aof-rewrite-percentage", "0"],
+                port, workdir)
+    try:
+        per_test = writes // 3
+        redis_benchmark(port, TESTS, per_test, 50, 16, extra=("-r", "100000"))
+    finally:
+        proc.stop()
+    return workdir / "appendonlydir"
+
+
+def load_seconds(name: str, argv: list[str], workdir: Path, port: int) -> tuple[float, float]:
+    """(seconds the server reports for loading the AOF, seconds until it answered PONG)."""
+    started = time.time()
+    proc = Proc(name, argv, port, workdir)
+    ready = time.time() - started
+    try:
+        log = (workdir / f"{name}.log").read_text(errors="replace")
+        found = re.findall(r"DB loaded from append only file: ([\d.]+) seconds", log)
+        return (float(found[-1]) if found else float("nan")), ready
+    finally:
+        send(port, "SHUTDOWN", "NOSAVE")
+        proc.stop()
+
+
+def load_time(writes: int, base: Path) -> list[list[object]]:
+    source = make_log(writes, base / "source")
+    commands = sum(1 for line in open(next(source.glob("*.incr.aof")), "rb") if line.startswith(b"*"))
+    rows = []
+    results = {}
+    for name in ("emberkv", "redis"):
+        workdir = base / name
+        workdir.mkdir()
+        shutil.copytree(source, workdir / "appendonlydir")
+        port = free_port()
+        common = ["--port", str(port), "--dir", str(workdir), "--save", "", "--appendonly", "yes"]
+        if name == "emberkv":
+            argv = [os.sys.executable, "-m", "emberkv", *common]
+        else:
+            argv = [REDIS_SERVER, *common]
+        results[name] = load_seconds(name, argv, workdir, port)
+    e, r = results["emberkv"], results["redis"]
+    rows.append([f"load {commands} logged commands (s)", e[0], r[0], e[0] / r[0] if r[0] else 0.0])
+    rows.append(["start-up until PONG (s)", e[1], r[1], e[1] / r[1] if r[1] else 0.0])
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--load-writes", type=int, default=1_000_000)
+    parser.add_argument("--skip-throughput", action="store_true")
+    args = parser.parse_args()
+    print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
+    if not args.skip_throughput:
+        rows = throughput(args.requests, args.rounds)
+        print(table(["test", "appendfsync", "-P", "emberkv ops/s", "redis ops/s", "ratio"], rows))
+        print()
+    base = Path(tempfile.mkdtemp(prefix="emberkv-aofload-"))
+    try:
+        print(table(["measure", "emberkv", "redis", "ratio"], load_time(args.load_writes, base)))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
