@@ -404,6 +404,17 @@ def test_rewritten_commands_propagate_their_effects(c, command, expected):
     assert c.conn.propagate_as == expected
 
 
+def test_lazyfree_options_turn_the_dels_into_unlinks():
+    srv = InProcessServer("--lazyfree-lazy-user-del", "yes", "--lazyfree-lazy-expire", "yes")
+    c = srv.client()
+    c("MSET", "a", "1", "b", "2")
+    c("GETDEL", "a")
+    assert c.conn.propagate_as == [[b"UNLINK", b"a"]]
+    c("GETEX", "b", "PXAT", "1")
+    assert c.conn.propagate_as == [[b"UNLINK", b"b"]]
+    srv.close()
+
+
 def test_getex_persist_without_ttl_changes_nothing(c, srv):
     c("SET", "k", "v")
     dirty = srv.server.keyspace.dirty

@@ -189,7 +189,8 @@ def getdel(c, argv):
     if value is not None:
         ks.delete_key(db, key)
         ks.notify(NOTIFY_GENERIC, b"del", db, key)
-        c.propagate_as = [[b"DEL", key]]
+        lazy = c.server.config["lazyfree-lazy-user-del"]
+        c.propagate_as = [[b"UNLINK" if lazy else b"DEL", key]]
     return value
 
 
@@ -225,7 +226,8 @@ def getex(c, argv):
             # An absolute time already past deletes the key, as an expire would.
             ks.delete_key(db, key)
             ks.notify(NOTIFY_GENERIC, b"del", db, key)
-            c.propagate_as = [[b"DEL", key]]
+            lazy = c.server.config["lazyfree-lazy-expire"]
+            c.propagate_as = [[b"UNLINK" if lazy else b"DEL", key]]
         else:
             ks.set_expire(db, key, when)
             ks.notify(NOTIFY_GENERIC, b"expire", db, key)
