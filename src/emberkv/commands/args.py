@@ -12,7 +12,6 @@ import re
 
 from emberkv.commands.errors import NOT_FLOAT, NOT_INTEGER, CommandError
 
-_INT = re.compile(rb"(0|-?[1-9][0-9]*)\Z")
 # strtod's decimal form; hex floats and inf/infinity are handled separately.
 _FLOAT = re.compile(rb"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
 _HEX_FLOAT = re.compile(rb"[+-]?0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)([pP][+-]?[0-9]+)?\Z")
@@ -25,20 +24,24 @@ INT64_MAX = 2**63 - 1
 
 def parse_int(raw: bytes, error: str = NOT_INTEGER) -> int:
     """A signed 64-bit integer spelled exactly as Redis accepts it, else CommandError(error)."""
-    if len(raw) > 20 or not _INT.match(raw):
-        raise CommandError(error)
-    value = int(raw)
-    if not INT64_MIN <= value <= INT64_MAX:
+    value = to_int_or_none(raw)
+    if value is None:
         raise CommandError(error)
     return value
 
 
 def to_int_or_none(raw: bytes) -> int | None:
     """Like parse_int but None instead of an error (for INCR on a stored string, intset checks)."""
-    if len(raw) > 20 or not _INT.match(raw):
+    # int() is lenient ('+1', ' 1', '01', '1_0'): the canonical spelling must give back the input.
+    if len(raw) > 20:
         return None
-    value = int(raw)
-    return value if INT64_MIN <= value <= INT64_MAX else None
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    if b"%d" % value != raw or not INT64_MIN <= value <= INT64_MAX:
+        return None
+    return value
 
 
 def parse_float(raw: bytes, error: str = NOT_FLOAT) -> float:
