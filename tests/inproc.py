@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 
 import hiredis
-from emberkv.server.config import load_config
 
 import emberkv.commands  # noqa: F401  (registers the command table)
 from emberkv.server.app import Server
 from emberkv.server.client import Client
+from emberkv.server.config import load_config
 from emberkv.server.log import Logger
 
 
