@@ -24,27 +24,33 @@ _options: weakref.WeakKeyDictionary[Any, ReplicaOptions] = weakref.WeakKeyDictio
 # -- commands --------------------------------------------------------------------------------------
 
 
-def _start_sync(c, psync: bool) -> Any:
+def _start_sync(c, argv: list[bytes]) -> Any:
     if c.in_exec or c.multi is not None:
         raise CommandError("ERR Command not allowed inside a transaction")
     if c.out:
         # Replies still queued would end up inside the RDB stream.
         raise CommandError("ERR SYNC and PSYNC are invalid with pending output")
-    master_of(c.server).attach(c, psync, _options.pop(c, None) or ReplicaOptions())
+    options = _options.get(c) or ReplicaOptions()
+    if options.filtered and not options.capa_eof:
+        raise CommandError("ERR Filtered replica requires EOF capability")
+    psync = len(argv) > 1
+    if psync:
+        parse_int(argv[2])  # the offset: there is no backlog to continue from, but it must be a number
+    _options.pop(c, None)
+    master_of(c.server).attach(c, psync, options)
     return NO_REPLY
 
 
 @command("sync", 1, "admin noscript no_async_loading no_multi", group="server")
 def sync(c, argv):
     """Ask for a full copy of the dataset as an RDB, as an old-style replica does."""
-    return _start_sync(c, psync=False)
+    return _start_sync(c, argv)
 
 
 @command("psync", -3, "admin noscript no_async_loading no_multi", group="server")
 def psync(c, argv):
     """Ask for the replication stream from a given offset; answered with a full resync."""
-    parse_int(argv[2])
-    return _start_sync(c, psync=True)
+    return _start_sync(c, argv)
 
 
 @command("replconf", -1, "admin noscript loading stale allow_busy", group="server")
@@ -71,10 +77,11 @@ def replconf(c, argv):
                 raise CommandError("ERR value is out of range, value must between 0 and 1")
             options.rdb_only = flag == 1
         elif name == b"rdb-filter-only":
-            words = value.split()
-            if any(w.lower() != b"functions" for w in words):
-                raise CommandError(f"ERR Unsupported rdb-filter-only option: {value.decode('utf-8', 'replace')}")
-            options.functions_only = bool(words)
+            # Any filter (even a refused one, as in Redis) leaves the keys out of the RDB.
+            options.filtered = True
+            for word in value.split():
+                if word.lower() != b"functions":
+                    raise CommandError(f"ERR Unsupported rdb-filter-only option: {word.decode('utf-8', 'replace')}")
         else:
             raise CommandError(f"ERR Unrecognized REPLCONF option: {argv[i].decode('utf-8', 'replace')}")
     return OK

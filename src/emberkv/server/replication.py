@@ -45,24 +45,30 @@ FILE_CHUNK = 1 << 20
 PING = b"*1\r\n$4\r\nPING\r\n"
 
 
+class _Discard(list):
+    """The output list of a client turned replica: Redis never answers a replica, so nothing collects."""
+
+    __slots__ = ()
+
+    def append(self, item: object) -> None:
+        pass
+
+    def extend(self, items: object) -> None:
+        pass
+
+
 class ReplicaOptions:
     """What a connection said with REPLCONF before asking for a sync."""
 
-    __slots__ = ("listening_port", "ip_address", "capa_eof", "rdb_only", "functions_only")
+    __slots__ = ("listening_port", "ip_address", "capa_eof", "rdb_only", "filtered")
 
     def __init__(self) -> None:
         self.listening_port = 0
         self.ip_address = ""
         self.capa_eof = False
         self.rdb_only = False
-        self.functions_only = False
-
-
-def _config(server: Server, name: str, default: Any) -> Any:
-    try:
-        return server.config[name]
-    except KeyError:
-        return default
+        # REPLCONF rdb-filter-only: no keys in the RDB (only function libraries, which emberkv has none of).
+        self.filtered = False
 
 
 class ReplicaLink(asyncio.Protocol):
@@ -76,7 +82,9 @@ class ReplicaLink(asyncio.Protocol):
         self.options = options
         self.parser = RequestParser()
         # wait (for a snapshot) -> transfer (snapshot running) -> send (disk: file going out) -> online;
-        # an rdb-only replica is disconnected instead of going online.
+        # after a diskless transfer, ackwait until the replica's first REPLCONF ACK (it finds the end of
+        # an EOF-marked payload only if nothing follows the marker). An rdb-only replica is disconnected
+        # instead of going online.
         self.state = "wait"
         self.paused = False
         self.closed = False
@@ -103,7 +111,9 @@ class ReplicaLink(asyncio.Protocol):
                 try:
                     self.ack_offset = int(argv[2])
                 except ValueError:
-                    pass
+                    continue
+                if self.state == "ackwait":
+                    self.master.go_online(self)
 
     def pause_writing(self) -> None:
         self.paused = True
@@ -212,6 +222,9 @@ class ReplicationMaster:
         link = ReplicaLink(self, c, psync, options)
         c.transport.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)
         c.transport.set_protocol(link)
+        # Commands that followed SYNC in the same read still run, but their replies must not end up
+        # inside the payload.
+        c.out = _Discard()
         self.server.log.notice(f"Replica {link.name} asks for synchronization")
         if link.psync:
             self.server.log.notice(f"Full resync requested by replica {link.name}")
@@ -224,7 +237,7 @@ class ReplicationMaster:
         links = [link for link in self.links if link.state == "wait"]
         if self.transfer is not None or not links or server.keyspace.snapshot is not None:
             return
-        diskless = bool(_config(server, "repl-diskless-sync", True)) and all(
+        diskless = server.config["repl-diskless-sync"] and all(
             link.options.capa_eof for link in links)
         transfer = Transfer(links, diskless)
         server.log.notice(f"Starting BGSAVE for SYNC with target: {'replicas sockets' if diskless else 'disk'}")
@@ -253,14 +266,14 @@ class ReplicationMaster:
         aux[b"repl-offset"] = self.offset
         writer = RdbWriter(transfer, config["rdbcompression"], config["rdbchecksum"],
                            encoding_limits(config))
-        if any(link.options.functions_only for link in links):
-            # REPLCONF rdb-filter-only functions: only function libraries, and emberkv has none.
+        if any(link.options.filtered for link in links):
+            # REPLCONF rdb-filter-only: keys are filtered out, and emberkv has no function libraries.
             writer.write_header(aux)
             writer.finish()
             self.snapshot_done(None)
             return
         transfer.snapshot = Snapshot(server.keyspace, server.loop, writer, aux, self.snapshot_done,
-                                     key_delay_us=max(0, _config(server, "rdb-key-save-delay", 0)))
+                                     key_delay_us=max(0, server.config["rdb-key-save-delay"]))
         server.log.notice(f"Background RDB transfer started by pid {os.getpid()}")
         transfer.snapshot.start()
 
@@ -290,7 +303,7 @@ class ReplicationMaster:
                 link.write(transfer.mark)
                 log.notice(f"Streamed RDB transfer with replica {link.name} succeeded (socket). "
                            "Waiting for REPLCONF ACK from slave to enable streaming")
-                self.payload_sent(link)
+                self.payload_sent(link, wait_ack=True)
             return
         try:
             transfer.file.flush()
@@ -305,7 +318,7 @@ class ReplicationMaster:
         finally:
             transfer.close_file()  # open handles keep the data until each replica has it all
 
-    def payload_sent(self, link: ReplicaLink) -> None:
+    def payload_sent(self, link: ReplicaLink, wait_ack: bool = False) -> None:
         """The whole RDB is on its way: disconnect an rdb-only replica, put any other one online."""
         if link.closed:
             return
@@ -314,6 +327,13 @@ class ReplicationMaster:
                 f"RDB transfer completed, rdb only replica ({link.name}) should be disconnected asap")
             link.close()
             return
+        if wait_ack:
+            link.state = "ackwait"
+            return
+        self.go_online(link)
+
+    def go_online(self, link: ReplicaLink) -> None:
+        """Send the stream that piled up during the transfer; from now on the replica gets it live."""
         backlog, link.backlog = link.backlog or [], None
         link.state = "online"
         if backlog:
@@ -385,7 +405,7 @@ class ReplicationMaster:
             for link in self.links:
                 if link.state == "wait" or (link.state == "transfer" and not diskless):
                     link.write(b"\n")
-        if now - self.last_ping >= _config(self.server, "repl-ping-replica-period", 10):
+        if now - self.last_ping >= self.server.config["repl-ping-replica-period"]:
             self.last_ping = now
             if any(link.state == "online" for link in self.links):
                 self._emit(PING)
