@@ -65,6 +65,10 @@ class Catalog(ABC):
     @abstractmethod
     def delete(self, manifest: Manifest) -> None: ...
 
+    @abstractmethod
+    def fetch_local(self, manifest: Manifest, tmp_dir: str | None, progress=None) -> tuple[str, Staging | None]:
+        """A local file holding the stored object (downloaded if need be), and what to discard after."""
+
     def get(self, backup_id: str) -> Manifest:
         found, _ = self.manifests()
         if backup_id == "latest" and found:
@@ -150,6 +154,12 @@ class DirCatalog(Catalog):
         except OSError as exc:
             raise BackupError(f"backup {manifest.id} has no readable data ({path}: {exc.strerror})",
                               EXIT_CORRUPT if isinstance(exc, FileNotFoundError) else EXIT_STORAGE) from None
+
+    def fetch_local(self, manifest: Manifest, tmp_dir: str | None, progress=None) -> tuple[str, Staging | None]:
+        path = os.path.join(self.root, manifest.id, manifest.object)
+        if not os.path.isfile(path):
+            raise BackupError(f"backup {manifest.id} has no data file ({path})", EXIT_CORRUPT)
+        return path, None
 
     def delete(self, manifest: Manifest) -> None:
         path = os.path.join(self.root, manifest.id)

@@ -202,7 +202,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     match = args.match.encode() if args.match else None
     report = restore_online(catalog, manifest, parse_address(args.into), _reporter(args), args.replace,
-                            args.db, match, args.timeout)
+                            args.db, match, args.timeout, args.tmp_dir)
     skipped = [f"{n} {what}" for n, what in ((report.expired, "expired"), (report.filtered, "filtered out"),
                                              (report.existing, "already existed (use --replace)"),
                                              (report.failed_count, "refused by the target")) if n]

@@ -6,7 +6,8 @@ CRC-64): nothing is decoded into Python objects and encoded again, and any type 
 restored (streams too, into Redis). Commands go out in pipelines of a few thousand, a SELECT in front of
 each database's keys. Keys whose expire time has passed are skipped, as Redis would drop them.
 
-Without filters, and when the target held no keys before, the target's DEBUG DIGEST is compared with
+The stored object is checked against the manifest (size, SHA-256) before anything is sent, so a
+corrupt backup is refused without touching the target. Without filters, and when the target held no keys before, the target's DEBUG DIGEST is compared with
 the backup's at the end. An interrupted restore is reported as partial, with how far it got.
 """
 
@@ -19,11 +20,19 @@ import hiredis
 
 from emberkv.backup.catalog import Catalog
 from emberkv.backup.connection import Connection, RedisAddress, ServerReplyError, encode_command, info_fields
-from emberkv.backup.errors import EXIT_MISMATCH, EXIT_PARTIAL, EXIT_UNREACHABLE, BackupError
+from emberkv.backup.errors import (
+    EXIT_CORRUPT,
+    EXIT_MISMATCH,
+    EXIT_PARTIAL,
+    EXIT_UNREACHABLE,
+    BackupError,
+    storage_error,
+)
 from emberkv.backup.manifest import Manifest
 from emberkv.backup.progress import Reporter
 from emberkv.backup.rdbscan import ScanEntry, restore_payload_of, scan_rdb
-from emberkv.backup.verify import open_rdb
+from emberkv.backup.streams import HashingReader
+from emberkv.backup.verify import rdb_readers
 from emberkv.keyspace.glob import glob_match
 from emberkv.persistence.rdb.errors import RdbError
 
@@ -101,20 +110,48 @@ class _Restorer:
 
 def restore_online(catalog: Catalog, manifest: Manifest, address: RedisAddress, reporter: Reporter,
                    replace: bool = False, db: int | None = None, match: bytes | None = None,
-                   timeout: float = 60.0) -> RestoreReport:
+                   timeout: float = 60.0, tmp_dir: str | None = None) -> RestoreReport:
+    """Check the stored object against the manifest first (a corrupt backup sends nothing), then restore."""
     with Connection(address, timeout) as conn:
+        conn.authenticate()
+        conn.call("PING")
+    with reporter.task(f"checking {manifest.id}", manifest.stored_size) as task:
+        path, staging = catalog.fetch_local(manifest, tmp_dir, task.update)
+        try:
+            _check_stored(path, manifest, task.update)
+        except BaseException:
+            if staging is not None:
+                staging.discard()
+            raise
+    try:
+        return _restore_file(path, manifest, address, reporter, replace, db, match, timeout)
+    finally:
+        if staging is not None:
+            staging.discard()
+
+
+def _check_stored(path: str, manifest: Manifest, progress) -> None:
+    try:
+        with open(path, "rb") as f:
+            reader = HashingReader(f, lambda n: progress(n, manifest.stored_size))
+            reader.drain()
+    except OSError as exc:
+        raise storage_error(exc, f"cannot read backup {manifest.id}") from None
+    if reader.count != manifest.stored_size or reader.hexdigest() != manifest.stored_sha256:
+        raise BackupError(f"backup {manifest.id} is corrupt (its data does not match the manifest's size and "
+                          "SHA-256): nothing was restored; run 'emberkv backup verify' for details", EXIT_CORRUPT)
+
+
+def _restore_file(path: str, manifest: Manifest, address: RedisAddress, reporter: Reporter, replace: bool,
+                  db: int | None, match: bytes | None, timeout: float) -> RestoreReport:
+    with Connection(address, timeout) as conn, open(path, "rb") as raw:
         conn.authenticate()
         was_empty = _keyspace_empty(conn)
         restorer = _Restorer(conn, manifest.rdb_version, replace, db, match)
         try:
             with reporter.task(f"restoring {manifest.id} into {address.display}", manifest.stored_size) as task:
-                stored, rdb, raw = open_rdb(catalog, manifest, task.update)
-                try:
-                    scan_rdb(rdb, manifest.size, on_entry=restorer.entry, raw=True, digest=False)
-                finally:
-                    close = getattr(raw, "close", None)
-                    if close is not None:
-                        close()
+                stored, rdb = rdb_readers(raw, manifest, task.update)
+                scan_rdb(rdb, manifest.size, on_entry=restorer.entry, raw=True, digest=False)
                 restorer.flush()
         except (BackupError, RdbError) as exc:
             reason = exc.message if isinstance(exc, BackupError) else f"the backup does not decode: {exc}"

@@ -124,6 +124,25 @@ class S3Catalog(Catalog):
         with self._errors(f"cannot read backup {manifest.id}"):
             return self.s3.get_object(Bucket=self.bucket, Key=self._key(manifest.id, manifest.object))["Body"]
 
+    def fetch_local(self, manifest: Manifest, tmp_dir: str | None, progress=None) -> tuple[str, Staging | None]:
+        staging = local_staging(tmp_dir or self.tmp_dir, manifest.id)
+        path = staging.path(manifest.object)
+        done = 0
+
+        def callback(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress is not None:
+                progress(done, manifest.stored_size)
+
+        try:
+            with self._errors(f"cannot download backup {manifest.id}"):
+                self.s3.download_file(self.bucket, self._key(manifest.id, manifest.object), path, Callback=callback)
+        except BaseException:
+            staging.discard()
+            raise
+        return path, staging
+
     def delete(self, manifest: Manifest) -> None:
         with self._errors(f"cannot delete backup {manifest.id}"):
             self.s3.delete_object(Bucket=self.bucket, Key=self._key(manifest.id, MANIFEST_NAME))

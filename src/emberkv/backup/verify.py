@@ -19,6 +19,11 @@ from emberkv.persistence.rdb.errors import RdbError
 def open_rdb(catalog: Catalog, manifest: Manifest, progress=None) -> tuple[HashingReader, HashingReader, object]:
     """(stored, rdb, raw stream): readers hashing the object as stored and the RDB it holds."""
     raw = catalog.open_object(manifest)
+    return (*rdb_readers(raw, manifest, progress), raw)
+
+
+def rdb_readers(raw, manifest: Manifest, progress=None) -> tuple[HashingReader, HashingReader]:
+    """Readers over a stored object: one hashing it as stored, one hashing the RDB it decompresses to."""
     stored = HashingReader(raw, progress)
     if manifest.compression == "zstd":
         rdb = HashingReader(ZstdReader(stored, f"backup {manifest.id}"))
@@ -26,7 +31,7 @@ def open_rdb(catalog: Catalog, manifest: Manifest, progress=None) -> tuple[Hashi
         rdb = HashingReader(stored)
     else:
         raise BackupError(f"backup {manifest.id} uses an unknown compression {manifest.compression!r}")
-    return stored, rdb, raw
+    return stored, rdb
 
 
 def verify_backup(catalog: Catalog, manifest: Manifest, reporter: Reporter) -> list[str]:
