@@ -67,7 +67,7 @@ class Server:
             if self.proc.poll() is not None:
                 return False
             try:
-                if connect(self.port, 2).ping():
+                if connect(self.port, 2).info("persistence")["loading"] == 0:
                     return True
             except redis.RedisError:
                 pass

@@ -48,6 +48,8 @@ def test_a_kill_in_the_middle_of_a_rewrite_loses_nothing(tmp_path):
     server = start_emberkv(tmp_path, *options)
     try:
         r = server.client()
+        while r.info("persistence")["loading"]:
+            time.sleep(0.01)
         assert r.dbsize() == 2301
         assert r.get("counter") == b"300" and r.get("during:299") == b"299" and r.get("before:1999") == b"1999"
         assert not any(name.startswith("temp-rewriteaof") for name in os.listdir(tmp_path))

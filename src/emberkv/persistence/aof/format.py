@@ -5,8 +5,8 @@ Writing: ``encode_command(argv)`` gives ``*<argc>\\r\\n`` then ``$<len>\\r\\n<by
 
 Reading: ``AofReader`` is fed the file's bytes and yields the commands in batches, each with the file
 offset where it starts, so the loader always knows the offset of the end of the last complete command
-(where a torn tail is cut off). Well-formed input is parsed by hiredis (C) and encoded again: where the
-bytes match exactly, the batch is taken as is. Whatever else is found is judged by ``parse_one``, which
+(where a torn tail is cut off). Well-formed input is parsed by hiredis (C), in batches whose size is known
+from what was parsed (see ``_hiredis_batch``). Whatever else is found is judged by ``parse_one``, which
 reads one command
 with the rules of Redis's own loader: a line starting with ``*`` gives the argument count (parsed like
 C's atoi), each argument is a ``$`` line with its length then that many bytes and two more, which are not
@@ -29,6 +29,7 @@ EXEC = b"*1\r\n$4\r\nEXEC\r\n"
 _ARG_HEADERS = [b"$%d\r\n" % n for n in range(1024)]
 _ARG_SIZE = [len(b"$%d\r\n\r\n" % n) for n in range(1 << 16)]  # per-argument overhead by length
 _CMD_SIZE = [len(b"*%d\r\n" % n) for n in range(1 << 12)]
+_STARTS = frozenset(b"*#")
 _SELECTS = [b"*2\r\n$6\r\nSELECT\r\n$%d\r\n%d\r\n" % (len(b"%d" % i), i) for i in range(256)]
 
 
@@ -59,6 +60,17 @@ class AofFormatError(Exception):
         super().__init__(f"{reason} at offset {offset}")
         self.reason = reason
         self.offset = offset
+
+
+def batch_size(commands: list[list[bytes]]) -> int:
+    """Bytes the commands take in canonical form, added up at C speed."""
+    counts = list(map(len, commands))
+    arg_lens = list(map(len, chain.from_iterable(commands)))
+    try:
+        return (sum(map(_CMD_SIZE.__getitem__, counts)) + sum(arg_lens)
+                + sum(map(_ARG_SIZE.__getitem__, arg_lens)))
+    except IndexError:  # an argument of 64 KiB or more, or thousands of arguments
+        return sum(map(len, map(encode_command, commands)))
 
 
 def _well_typed(items: list) -> int:
@@ -154,6 +166,8 @@ class AofReader:
                         break
                     pos = nl + 1
                     continue
+                if first != 42:  # not '*': hiredis might take another RESP type for a command
+                    parse_one(buf, pos, self.offset)
                 items, size, stopped = _hiredis_batch(buf, pos)
                 if items:
                     yield self.offset + pos, items
@@ -176,8 +190,11 @@ def _hiredis_batch(buf: bytes, pos: int) -> tuple[list[list[bytes]], int, bool]:
     """The commands hiredis finds from pos on that are in canonical form, the bytes they take, and
     whether something else follows (which parse_one must judge) rather than an unfinished command.
 
-    hiredis also accepts RESP3 types and does not look at the bytes after a bulk string, so what it
-    parsed is encoded again and compared with the input: only an exact match is taken."""
+    hiredis takes only canonical headers and, like Redis, skips the two bytes after a bulk string
+    without looking at them, so a batch of arrays of bulk strings takes exactly ``batch_size`` bytes.
+    It also takes a few RESP3 forms (``+``, ``(``, ``=`` elements) that are one byte or more shorter
+    or longer: then the computed end does not fall where a command or an annotation starts, and the
+    batch is checked by encoding it again, command by command, and keeping only what matches."""
     reader = hiredis.Reader()
     reader.feed(buf, pos)
     items: list = []
@@ -193,9 +210,10 @@ def _hiredis_batch(buf: bytes, pos: int) -> tuple[list[list[bytes]], int, bool]:
     if valid < len(items):
         del items[valid:]
         stopped = True
-    expected = b"".join(map(encode_command, items))
-    if buf.startswith(expected, pos):
-        return items, len(expected), stopped
+    size = batch_size(items)
+    end = pos + size
+    if not stopped and (end == len(buf) or (end < len(buf) and buf[end] in _STARTS)):
+        return items, size, False
     size = 0
     for i, item in enumerate(items):
         one = encode_command(item)

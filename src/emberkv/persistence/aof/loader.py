@@ -80,8 +80,10 @@ class _Replay:
         c = self.client
         cache = self.cache
         set_cmd = self.set_cmd
-        data, expires = c.db.data, c.db.expires
-        for index, argv in enumerate(items):
+        db = c.db
+        data, expires = db.data, db.expires
+        index = 0
+        for argv in items:
             cmd = cache.get(argv[0])
             if cmd is not None and self.queue is None:
                 arity, argc = cmd.arity, len(argv)
@@ -92,25 +94,38 @@ class _Replay:
                         data[argv[1]] = argv[2]
                         if expires:
                             expires.pop(argv[1], None)
-                        continue
-                    self._call(cmd, argv, items, index, start)
-                    data, expires = c.db.data, c.db.expires
+                    else:
+                        try:
+                            cmd.handler(c, argv)
+                        except CommandError:
+                            pass  # it failed the same way when it ran; replies are not kept
+                        except Exception as exc:
+                            raise self._bug(exc, items, index, start) from exc
+                        if c.db is not db or db.data is not data:  # SWAPDB, FLUSHALL, MOVE ...
+                            db = c.db
+                            data, expires = db.data, db.expires
+                    index += 1
                     continue
             self._special(argv, items, index, start)
-            data, expires = c.db.data, c.db.expires
+            db = c.db
+            data, expires = db.data, db.expires
+            index += 1
+        c.out.clear()
+
+    def _bug(self, exc: Exception, items: list, index: int, start: int) -> AofLoadError:
+        # A handler bug must not go unnoticed: the dataset would silently differ from the log.
+        return AofLoadError(f"Error replaying '{_name(items[index])}' reading the append only file "
+                            f"{self.file} at offset {_offset(items, index, start)}: "
+                            f"{type(exc).__name__}: {exc}")
 
     def _call(self, cmd: Command, argv: list[bytes], items: list, index: int, start: int) -> None:
-        c = self.client
         try:
-            cmd.handler(c, argv)
+            cmd.handler(self.client, argv)
         except CommandError:
-            pass  # a command that failed when it ran failed the same way: its reply is not kept
-        except Exception as exc:  # a bug must not go unnoticed: the dataset would differ
-            raise AofLoadError(
-                f"Error replaying '{_name(argv)}' reading the append only file {self.file} at offset "
-                f"{_offset(items, index, start)}: {type(exc).__name__}: {exc}"
-            ) from exc
-        c.out.clear()
+            pass
+        except Exception as exc:
+            raise self._bug(exc, items, index, start) from exc
+        self.client.out.clear()
 
     def _special(self, argv: list[bytes], items: list, index: int, start: int) -> None:
         """Everything the fast loop does not do: lookups, MULTI/EXEC, SELECT, arity errors."""
