@@ -16,6 +16,7 @@ import hiredis
 import pytest
 from hiredis import ReplyError
 
+from emberkv.keyspace.db import NOTIFY_GENERIC, NOTIFY_LIST
 from tests.inproc import InProcessServer, encode_request
 from tests.servers import REDIS_SERVER, start_emberkv, start_redis
 
@@ -122,6 +123,20 @@ def test_a_push_wakes_a_waiter_which_is_propagated_as_lpop(srv, effects):
     assert blocked(srv) == 0
     assert writer("LRANGE", "l", 0, -1) == [b"y"]
     assert effects == [[b"RPUSH", b"l", b"x", b"y"], [b"LPOP", b"l"]]
+
+
+def test_a_woken_pop_reports_its_events_after_the_push(srv):
+    seen: list[tuple[bytes, bytes]] = []
+    ks = srv.server.keyspace
+    ks.notify_flags = NOTIFY_LIST | NOTIFY_GENERIC
+    ks.notifier = lambda cls, event, db, key: seen.append((event, key))
+    waiter, mover, writer = srv.client(), srv.client(), srv.client()
+    waiter("BLPOP", "l", 0)
+    mover("BLMOVE", "src", "dst", "LEFT", "RIGHT", 0)
+    writer("RPUSH", "l", "a")
+    writer("RPUSH", "src", "b")
+    assert seen == [(b"rpush", b"l"), (b"lpop", b"l"), (b"del", b"l"), (b"rpush", b"src"),
+                    (b"rpush", b"dst"), (b"lpop", b"src"), (b"del", b"src")]
 
 
 def test_waiters_are_served_in_the_order_they_blocked(srv):
