@@ -106,6 +106,11 @@ def _copy_checked(catalog: Catalog, manifest: Manifest, out, reporter: Reporter)
         try:
             while data := rdb.read(READ_SIZE):
                 out.write(data)
+        except BackupError as exc:
+            if exc.code != EXIT_CORRUPT:
+                raise
+            raise BackupError(f"backup {manifest.id} is corrupt ({exc.message}): nothing was restored; run "
+                              "'emberkv backup verify' for details", EXIT_CORRUPT) from None
         finally:
             close = getattr(raw, "close", None)
             if close is not None:
