@@ -216,11 +216,14 @@ def test_spop_syntax(c):
     assert err(c("SPOP", "str", 1, 2)) == SYNTAX
 
 
-def test_spop_on_a_large_set_pops_distinct_members(c):
+def test_spop_on_a_large_set_pops_distinct_members(c, batches):
     c("SADD", "s", *range(5000))
     popped = [c("SPOP", "s") for _ in range(100)]
-    assert len(set(popped)) == 100
-    assert c("SCARD", "s") == 4900
+    popped += c("SPOP", "s", 50)
+    assert len(set(popped)) == 150
+    assert c("SCARD", "s") == 4850
+    assert not set(popped) & set(c("SMEMBERS", "s"))
+    assert batches[-1] == ([[b"SREM", b"s", m] for m in popped[100:]], True)
 
 
 # -- SRANDMEMBER -----------------------------------------------------------------------------------

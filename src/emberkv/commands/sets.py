@@ -38,8 +38,8 @@ NUMKEYS_NOT_POSITIVE = "ERR numkeys should be greater than 0"
 TOO_MANY_KEYS = "ERR Number of keys can't be greater than number of args"
 LIMIT_NEGATIVE = "ERR LIMIT can't be negative"
 # Picking a uniformly random member of a Python set means walking to a random position. Up to this
-# size that walk is cheap; SPOP on a larger set takes an arbitrary member in O(1) instead (the hash
-# order of bytes is randomised per process, much as Redis's own bucket sampling is not uniform).
+# size that walk is cheap; SPOP on a larger set takes arbitrary members in O(1) each instead (the
+# hash order of bytes is randomised per process, much as Redis's own bucket sampling is not uniform).
 RANDOM_WALK_LIMIT = 4096
 
 
@@ -205,8 +205,12 @@ def spop(c, argv):
         _removed(c, key, s, len(members), b"spop")
         c.propagate_as = [[b"DEL", key]]
         return SetReply(members)
-    members = random.sample(tuple(s), count)
-    s.difference_update(members)
+    if len(s) <= RANDOM_WALK_LIMIT:
+        members = random.sample(tuple(s), count)
+        s.difference_update(members)
+    else:
+        pop = s.pop
+        members = [pop() for _ in range(count)]
     _removed(c, key, s, count, b"spop")
     c.propagate_as = [[b"SREM", key, member] for member in members]
     return SetReply(members)
