@@ -164,3 +164,8 @@ def test_encode_resp3_types_and_their_resp2_fallbacks():
     assert encode(NULL_ARRAY, resp3=True) == b"_\r\n"
     assert encode(Verbatim(b"abc"), resp3=True) == b"=7\r\ntxt:abc\r\n"
     assert encode(Push([b"message", b"c", b"m"]), resp3=True).startswith(b">3\r\n")
+
+
+def test_status_and_error_elements_inside_arrays_keep_their_type():
+    assert encode([OK, ErrorReply(b"ERR x"), b"b"]) == b"*3\r\n+OK\r\n-ERR x\r\n$1\r\nb\r\n"
+    assert encode([b"x" * 2000]) == b"*1\r\n$2000\r\n" + b"x" * 2000 + b"\r\n"

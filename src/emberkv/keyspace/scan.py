@@ -52,7 +52,9 @@ class ScanCursors:
 
 
 def parse_cursor(raw: bytes) -> int:
-    """Cursors are unsigned 64-bit numbers, as Redis parses them."""
-    if not raw.isdigit() or len(raw) > 20 or int(raw) >= 2**64:
+    """Cursors are unsigned 64-bit numbers read as strtoul reads them: a sign is allowed and a
+    negative number wraps around, as in Redis."""
+    digits = raw[1:] if raw[:1] in (b"+", b"-") else raw
+    if not digits.isdigit() or len(digits) > 20 or int(digits) >= 2**64:
         raise CommandError("ERR invalid cursor")
-    return int(raw)
+    return int(raw) % 2**64

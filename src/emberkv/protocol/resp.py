@@ -269,6 +269,9 @@ def format_double(value: float) -> bytes:
     return b"%.17g" % value
 
 
+_BULK_HEADERS = [b"$%d\r\n" % n for n in range(1024)]
+
+
 def _bulk(v: bytes, out: list) -> None:
     out.append(b"$%d\r\n%s\r\n" % (len(v), v))
 
@@ -290,6 +293,16 @@ def _make_encoder(resp3: bool):
 
     def array(v: list, out: list) -> None:
         out.append(b"*%d\r\n" % len(v))
+        try:
+            # Most arrays are short bulk strings (LRANGE, MGET, KEYS): one join, headers from a
+            # table. Anything else (a status or error reply, an int, None, a nested array, a long
+            # string) is left out by the filter or fails fast, and takes the general path below.
+            parts = [_BULK_HEADERS[len(x)] + x + b"\r\n" for x in v if type(x) is bytes]
+            if len(parts) == len(v):
+                out.append(b"".join(parts))
+                return
+        except IndexError:
+            pass
         for item in v:
             table[type(item)](item, out)
 
