@@ -461,3 +461,17 @@ def test_net_client_unblock(connect):
     assert admin("CLIENT", "UNBLOCK", waiter_id) == 0
     assert str(admin("CLIENT", "UNBLOCK", waiter_id, "LATER")) == (
         "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+
+
+def test_swapdb_wakes_a_client_blocked_on_a_key_it_brings_in():
+    from tests.inproc import InProcessServer
+
+    srv = InProcessServer()
+    waiter, writer = srv.client(), srv.client()
+    waiter.send(b"*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n")
+    assert waiter.replies() == []
+    writer("SELECT", "1")
+    writer("RPUSH", "q", "job")
+    assert writer("SWAPDB", "0", "1") == b"OK"
+    assert waiter.replies() == [[b"q", b"job"]]
+    srv.close()

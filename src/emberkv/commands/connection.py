@@ -61,7 +61,12 @@ def swapdb(c, argv):
     if not (0 <= first < count and 0 <= second < count):
         raise CommandError(DB_INDEX_OUT_OF_RANGE)
     if first != second:
-        c.ks.swap_db(first, second)
+        ks = c.ks
+        ks.swap_db(first, second)
+        # Clients blocked on a key that the swap brought into their database get another try.
+        for dbid, key in list(ks.blocking_keys):
+            if dbid in (first, second) and key in ks.dbs[dbid].data:
+                ks.signal_ready(ks.dbs[dbid], key)
     else:
         c.ks.dirty += 1
     return OK
