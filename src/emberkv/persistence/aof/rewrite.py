@@ -66,6 +66,8 @@ class _BaseFile:
             pass
 
     def discard(self) -> None:
+        for pending in self.syncs:  # their outcome no longer matters: don't let it be reported as lost
+            pending.add_done_callback(lambda f: f.cancelled() or f.exception())
         self.close()
         try:
             os.unlink(self.path)

@@ -303,9 +303,10 @@ class AofService:
         self.manifest = manifest
 
     def refresh_sizes(self) -> None:
+        """aof_current_size: the base and every incr file (the one being written counted as written)."""
         state = self.server.persistence
-        base = self.manifest.base
-        size = _size(os.path.join(self.dir, base.name)) if base is not None else 0
+        listed = ([self.manifest.base] if self.manifest.base is not None else []) + self.manifest.incrs
+        size = sum(_size(os.path.join(self.dir, f.name)) for f in listed if f.name != self.log.name)
         state.aof_current_size = size + (self.log.file_size if self.log.fd >= 0 else 0)
 
     # -- switching on and off at run time --------------------------------------------------------
@@ -475,6 +476,12 @@ class AofService:
     # -- shutdown --------------------------------------------------------------------------------
 
     def on_shutdown(self, save: bool | None) -> bool:
+        if self.rewriting:
+            if self.state == WAIT_REWRITE:
+                # The first rewrite is the whole AOF: stopping now would lose the dataset's log.
+                self.server.log.warning("Writing initial AOF, can't exit.")
+                return False
+            self.server.log.warning("There is a child rewriting the AOF. Killing it!")
         self.abort_rewrite()
         if self.state != OFF and self.log.fd >= 0:
             self.server.log.notice("Calling fsync() on the AOF file.")
