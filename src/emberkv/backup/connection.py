@@ -160,7 +160,8 @@ class Connection:
 
     # -- commands ----------------------------------------------------------------------------------
 
-    def _reply(self) -> Any:
+    def reply(self) -> Any:
+        """The next reply (an error reply is returned as a hiredis.ReplyError value)."""
         reader = self.reader
         while True:
             reply = reader.gets()
@@ -174,7 +175,7 @@ class Connection:
     def call(self, *args: bytes | str | int) -> Any:
         """Send one command and return its reply; an error reply raises ServerReplyError."""
         self.send(encode_command(args))
-        reply = self._reply()
+        reply = self.reply()
         if isinstance(reply, hiredis.ReplyError):
             raise self.reply_error(str(reply))
         return reply
@@ -190,7 +191,7 @@ class Connection:
         """Send already encoded commands in one write and return every reply (errors as values)."""
         batch = list(commands)
         self.send(b"".join(batch))
-        return [self._reply() for _ in batch]
+        return [self.reply() for _ in batch]
 
     def authenticate(self) -> None:
         """AUTH with the address's credentials (if any); one clear error if they are refused."""

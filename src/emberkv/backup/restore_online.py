@@ -30,10 +30,11 @@ from emberkv.backup.errors import (
 )
 from emberkv.backup.manifest import Manifest
 from emberkv.backup.progress import Reporter
-from emberkv.backup.rdbscan import ScanEntry, restore_payload_of, scan_rdb
+from emberkv.backup.rdbscan import ScanEntry, scan_rdb
 from emberkv.backup.streams import HashingReader
 from emberkv.backup.verify import rdb_readers
 from emberkv.keyspace.glob import glob_match
+from emberkv.persistence.rdb.crc64 import crc64
 from emberkv.persistence.rdb.errors import RdbError
 
 BATCH_COMMANDS = 2000
@@ -52,46 +53,72 @@ class RestoreReport:
 
 
 class _Restorer:
+    """Turns scanned keys into RESTORE commands and sends them in pipelines.
+
+    One batch is kept in flight: a batch is sent, then the replies of the one before it are read, so
+    the target works on one batch while the next is being decoded and encoded here."""
+
     def __init__(self, conn: Connection, version: int, replace: bool, db: int | None, match: bytes | None) -> None:
         self.conn = conn
-        self.version = version
-        self.suffix = [b"ABSTTL", b"REPLACE"] if replace else [b"ABSTTL"]
+        self.footer = version.to_bytes(2, "little")
+        options = [b"ABSTTL", b"REPLACE"] if replace else [b"ABSTTL"]
+        self.argc = b"*%d\r\n$7\r\nRESTORE\r\n" % (4 + len(options))
+        self.options = b"".join(b"$%d\r\n%s\r\n" % (len(o), o) for o in options)
         self.db = db
         self.match = match
         self.report = RestoreReport()
         self.batch: list[bytes] = []
         self.keys: list[bytes | None] = []  # the key of each batched command (None: SELECT)
         self.size = 0
+        self.in_flight: list[bytes | None] | None = None
         self.selected = -1
         self.now_ms = int(time.time() * 1000)
 
     def entry(self, e: ScanEntry) -> None:
-        if (self.db is not None and e.dbid != self.db) or (self.match is not None and not glob_match(self.match, e.key)):
+        key, expire_ms = e.key, e.expire_ms
+        if (self.db is not None and e.dbid != self.db) or (self.match is not None and not glob_match(self.match, key)):
             self.report.filtered += 1
             return
-        if e.expire_ms is not None and e.expire_ms <= self.now_ms:
+        if expire_ms is not None and expire_ms <= self.now_ms:
             self.report.expired += 1
             return
         if e.dbid != self.selected:
-            self._add(encode_command([b"SELECT", b"%d" % e.dbid]), None)
+            self.batch.append(encode_command([b"SELECT", b"%d" % e.dbid]))
+            self.keys.append(None)
             self.selected = e.dbid
-        payload = restore_payload_of(e.body, self.version)
-        ttl = b"%d" % e.expire_ms if e.expire_ms is not None else b"0"
-        self._add(encode_command([b"RESTORE", e.key, ttl, payload, *self.suffix]), e.key)
-
-    def _add(self, command: bytes, key: bytes | None) -> None:
+        data = e.body + self.footer
+        payload_len = len(data) + 8
+        ttl = b"%d" % expire_ms if expire_ms is not None else b"0"
+        command = b"%s$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s%s\r\n%s" % (
+            self.argc, len(key), key, len(ttl), ttl, payload_len, data, crc64(data).to_bytes(8, "little"),
+            self.options)
         self.batch.append(command)
         self.keys.append(key)
         self.size += len(command)
         if len(self.batch) >= BATCH_COMMANDS or self.size >= BATCH_BYTES:
-            self.flush()
+            self.send()
 
-    def flush(self) -> None:
+    def send(self) -> None:
+        """Send the batch being built, then take the replies of the previous one."""
         if not self.batch:
             return
-        replies = self.conn.pipeline(self.batch)
+        self.conn.send(b"".join(self.batch))
+        previous, self.in_flight = self.in_flight, self.keys
+        self.batch, self.keys, self.size = [], [], 0
+        if previous is not None:
+            self._replies(previous)
+
+    def flush(self) -> None:
+        """Send what is left and wait for every reply."""
+        self.send()
+        if self.in_flight is not None:
+            self._replies(self.in_flight)
+            self.in_flight = None
+
+    def _replies(self, keys: list[bytes | None]) -> None:
         report = self.report
-        for key, reply in zip(self.keys, replies, strict=True):
+        for key in keys:
+            reply = self.conn.reply()
             if not isinstance(reply, hiredis.ReplyError):
                 if key is not None:
                     report.restored += 1
@@ -105,7 +132,6 @@ class _Restorer:
             report.failed_count += 1
             if len(report.failed) < 5:
                 report.failed.append(f"{key.decode('utf-8', 'backslashreplace')}: {text}")
-        self.batch, self.keys, self.size = [], [], 0
 
 
 def restore_online(catalog: Catalog, manifest: Manifest, address: RedisAddress, reporter: Reporter,
