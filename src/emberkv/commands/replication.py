@@ -15,7 +15,34 @@ from emberkv.commands.args import parse_int
 from emberkv.commands.errors import SYNTAX, CommandError
 from emberkv.commands.table import command
 from emberkv.protocol.replies import NO_REPLY, OK
-from emberkv.server.replication import ReplicaOptions, master_of
+from emberkv.server.replication import master_of
+
+
+class _Discard(list):
+    """The output list of a client turned replica: Redis never answers a replica, so nothing collects."""
+
+    __slots__ = ()
+
+    def append(self, item: object) -> None:
+        pass
+
+    def extend(self, items: object) -> None:
+        pass
+
+
+class ReplicaOptions:
+    """What a connection said with REPLCONF before asking for a sync."""
+
+    __slots__ = ("listening_port", "ip_address", "capa_eof", "rdb_only", "filtered")
+
+    def __init__(self) -> None:
+        self.listening_port = 0
+        self.ip_address = ""
+        self.capa_eof = False
+        self.rdb_only = False
+        # REPLCONF rdb-filter-only: no keys in the RDB (only function libraries, which emberkv has none of).
+        self.filtered = False
+
 
 # REPLCONF options of connections that have not asked for a sync yet (forgotten with the connection).
 _options: weakref.WeakKeyDictionary[Any, ReplicaOptions] = weakref.WeakKeyDictionary()
@@ -38,6 +65,9 @@ def _start_sync(c, argv: list[bytes]) -> Any:
         parse_int(argv[2])  # the offset: there is no backlog to continue from, but it must be a number
     _options.pop(c, None)
     master_of(c.server).attach(c, psync, options)
+    # Commands that followed SYNC in the same read still run, but their replies must not end up inside
+    # the payload.
+    c.out = _Discard()
     return NO_REPLY
 
 

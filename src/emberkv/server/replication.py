@@ -34,6 +34,7 @@ from emberkv.persistence.snapshot import Snapshot
 from emberkv.protocol.resp import ProtocolError, QueryBufferOverflow, RequestParser
 
 if TYPE_CHECKING:
+    from emberkv.commands.replication import ReplicaOptions
     from emberkv.server.app import Server
     from emberkv.server.client import Client
 
@@ -43,32 +44,6 @@ HIGH_WATER = 4 << 20  # a replica socket buffering more than this pauses the sna
 LOW_WATER = 1 << 20
 FILE_CHUNK = 1 << 20
 PING = b"*1\r\n$4\r\nPING\r\n"
-
-
-class _Discard(list):
-    """The output list of a client turned replica: Redis never answers a replica, so nothing collects."""
-
-    __slots__ = ()
-
-    def append(self, item: object) -> None:
-        pass
-
-    def extend(self, items: object) -> None:
-        pass
-
-
-class ReplicaOptions:
-    """What a connection said with REPLCONF before asking for a sync."""
-
-    __slots__ = ("listening_port", "ip_address", "capa_eof", "rdb_only", "filtered")
-
-    def __init__(self) -> None:
-        self.listening_port = 0
-        self.ip_address = ""
-        self.capa_eof = False
-        self.rdb_only = False
-        # REPLCONF rdb-filter-only: no keys in the RDB (only function libraries, which emberkv has none of).
-        self.filtered = False
 
 
 class ReplicaLink(asyncio.Protocol):
@@ -147,6 +122,8 @@ class ReplicaLink(asyncio.Protocol):
 
     def send_file(self, path: str, size: int) -> None:
         """Disk transfer: ``$<size>`` then the file, a chunk at a time as the socket drains."""
+        if self.closed:
+            return
         self.state = "send"
         self.file = open(path, "rb")  # noqa: SIM115 - closed when sent or when the link goes
         self.file_left = size
@@ -222,9 +199,6 @@ class ReplicationMaster:
         link = ReplicaLink(self, c, psync, options)
         c.transport.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)
         c.transport.set_protocol(link)
-        # Commands that followed SYNC in the same read still run, but their replies must not end up
-        # inside the payload.
-        c.out = _Discard()
         self.server.log.notice(f"Replica {link.name} asks for synchronization")
         if link.psync:
             self.server.log.notice(f"Full resync requested by replica {link.name}")
