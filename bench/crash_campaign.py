@@ -61,7 +61,9 @@ class Server:
                 "--save", "", "--appendonly", "yes", "--appendfsync", "always",
                 "--auto-aof-rewrite-min-size", "256kb", "--auto-aof-rewrite-percentage", "50",
                 "--enable-debug-command", "yes", "--logfile", str(self.workdir / "emberkv.log")]
-        self.proc = subprocess.Popen(argv, cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Anything the server prints outside its log (a traceback) is kept next to it.
+        with open(self.workdir / "emberkv.stderr", "ab") as err:
+            self.proc = subprocess.Popen(argv, cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=err)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:

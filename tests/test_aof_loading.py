@@ -318,3 +318,18 @@ def test_loading_reports_progress_and_ends_with_loading_off(workdir):
         assert not h.server.persistence.loading and len(h.server.keyspace.dbs[0].data) == 20000
     finally:
         h.close()
+
+
+def test_a_log_of_many_transactions_loads_in_linear_time(workdir):
+    import time
+
+    transactions = [c for i in range(20000) for c in ([b"MULTI"], [b"INCR", b"t"], [b"SET", b"k:%d" % i, b"1"],
+                                                    [b"EXEC"])]
+    write_aof_dir(workdir, resp([b"SELECT", b"0"], *transactions))
+    started = time.process_time()
+    h = start(loglevel="warning")
+    try:
+        assert h.started and h.server.keyspace.dbs[0].data[b"t"] == b"20000"
+        assert time.process_time() - started < 10  # was quadratic: minutes
+    finally:
+        h.close()

@@ -38,6 +38,7 @@ def _debug_loadaof(c, argv):
     """DEBUG LOADAOF: write out the AOF buffer, empty the dataset and load the AOF files again."""
     from emberkv.persistence.aof.loader import AofLoadError
     from emberkv.persistence.aof.manifest import ManifestError
+    from emberkv.persistence.aof.opening import reload_aof
 
     aof = _aof(c)
     server = c.server
@@ -49,7 +50,7 @@ def _debug_loadaof(c, argv):
         # Redis would empty the dataset and exit here; refusing keeps the data.
         raise CommandError("ERR There is no AOF to load")
     try:
-        aof.load_now()
+        reload_aof(aof)
     except AofLoadError as exc:
         # The dataset is now partial: it must not be served (or saved). Stop as Redis does.
         server.log.warning(str(exc))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from emberkv.persistence.aof.loader import AofLoadError
 from emberkv.persistence.aof.manifest import ManifestError
+from emberkv.persistence.aof.opening import start_aof
 from emberkv.persistence.aof.service import AofService
 from emberkv.persistence.loading import LoadError, load_rdb
 from emberkv.persistence.saving import RdbSaver
@@ -32,7 +33,7 @@ async def start_persistence(server: Server) -> bool:
         return False
     try:
         if server.config["appendonly"]:
-            await aof.start()
+            await start_aof(aof)
         else:
             await load_rdb(server, server.rdb.path)
             aof.delete_history()

@@ -71,7 +71,9 @@ class _Replay:
         self.client = ReplayClient(server)
         self.cache: dict[bytes, Command] = {}
         self.queue: list[tuple[Command, list[bytes]]] | None = None  # inside MULTI
-        self.multi_start = 0
+        # Where the open MULTI is, as (batch, index, batch offset): its file offset is worked out only
+        # if it is needed (a torn transaction), since that costs as much as the batch before it.
+        self.multi_at: tuple[list, int, int] = ([], 0, 0)
         self.file = ""
         self.set_cmd = COMMANDS.get(b"set")
 
@@ -134,7 +136,7 @@ class _Replay:
             if self.queue is not None:
                 raise self._error("Unexpected MULTI inside MULTI", items, index, start)
             self.queue = []
-            self.multi_start = _offset(items, index, start)
+            self.multi_at = (items, index, start)
             return
         if name == b"exec":
             queued, self.queue = self.queue, None
@@ -161,6 +163,10 @@ class _Replay:
                                   items, index, start) from None
         else:
             self._call(cmd, argv, items, index, start)
+
+    @property
+    def multi_start(self) -> int:
+        return _offset(*self.multi_at)
 
     def _error(self, reason: str, items: list, index: int, start: int) -> AofLoadError:
         return AofLoadError(f"{reason} reading the append only file {self.file} at offset "

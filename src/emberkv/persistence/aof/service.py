@@ -12,26 +12,19 @@
 * ``cron_jobs``: automatic and scheduled rewrites, everysec's idle fsync, retries.
 * ``shutdown_jobs``: the final write and fsync.
 
-Start-up (``start``), DEBUG LOADAOF (``load_now``) and CONFIG SET appendonly (``enable``/``disable``)
-are here too; the rewrite itself is in rewrite.py, reading files in loader.py.
+CONFIG SET appendonly (``enable``/``disable``) is here too; start-up and DEBUG LOADAOF are in
+opening.py, the rewrite in rewrite.py, reading files in loader.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from typing import TYPE_CHECKING
 
-from emberkv.persistence.aof.loader import EMPTY, NOT_EXIST, AofLoader, AofLoadError
-from emberkv.persistence.aof.manifest import BASE, AofFile, Manifest, read_manifest, write_manifest
-from emberkv.persistence.aof.resp_base import RespBaseWriter
-from emberkv.persistence.aof.rewrite import AofRewrite, aof_base_aux, remove_stale_temp_files
-from emberkv.persistence.aof.writer import POSTPONED, WRITTEN, AofLog, Bio, open_incr
-from emberkv.persistence.files import AtomicFile, fsync_dir
-from emberkv.persistence.loading import SLICE_BYTES
-from emberkv.persistence.rdb.writer import rdb_save_keyspace
-from emberkv.persistence.saving import encoding_limits
+from emberkv.persistence.aof.manifest import Manifest, read_manifest, write_manifest
+from emberkv.persistence.aof.rewrite import AofRewrite
+from emberkv.persistence.aof.writer import POSTPONED, WRITTEN, AofLog, Bio
 
 if TYPE_CHECKING:
     from emberkv.server.app import Server
@@ -104,7 +97,7 @@ class AofService:
     def rewriting(self) -> bool:
         return self.rewrite is not None and not self.rewrite.done
 
-    def _set_state(self, state: str) -> None:
+    def set_state(self, state: str) -> None:
         self.state = state
         self.server.persistence.aof_enabled = state != OFF
         self.feeding(state == ON or (state == WAIT_REWRITE and self.log.fd >= 0))
@@ -274,7 +267,7 @@ class AofService:
             self.server.log.warning("The AOF file that failed to fsync was replaced by a rewrite: writes are "
                                     "accepted again.")
         if self.state == WAIT_REWRITE:
-            self._set_state(ON)
+            self.set_state(ON)
         self.refresh_sizes()
         state.aof_base_size = state.aof_current_size
         self.delete_history()
@@ -315,7 +308,7 @@ class AofService:
         """CONFIG SET appendonly yes: start logging with a rewrite. An error text, or None."""
         if self.state != OFF:
             return None
-        self._set_state(WAIT_REWRITE)
+        self.set_state(WAIT_REWRITE)
         server = self.server
         if self.snapshot_running() and not self.rewriting:
             server.persistence.aof_rewrite_scheduled = True
@@ -327,7 +320,7 @@ class AofService:
                                "Stopping background AOF and starting a rewrite now.")
             self.abort_rewrite()
         if not self.start_rewrite():
-            self._set_state(OFF)
+            self.set_state(OFF)
             server.log.warning("Redis needs to enable the AOF but can't trigger a background AOF rewrite "
                                "operation. Check the above logs for more info about the error.")
             return "Unable to turn on AOF. Check server logs."
@@ -353,7 +346,7 @@ class AofService:
         self.server.persistence.aof_rewrite_scheduled = False
         self.log.detach()
         self.needs_rewrite = False
-        self._set_state(OFF)
+        self.set_state(OFF)
 
     # -- start-up --------------------------------------------------------------------------------
 
@@ -361,117 +354,6 @@ class AofService:
         """Read the manifest (done even with appendonly no, as Redis does). Raises ManifestError."""
         manifest = read_manifest(self.manifest_path) if os.path.isdir(self.dir) else None
         self.manifest = manifest or Manifest()
-
-    async def start(self) -> None:
-        """appendonly yes at start-up: load the AOF (never dump.rdb) and open it. Raises AofLoadError."""
-        remove_stale_temp_files(os.getcwd())
-        self._upgrade_old_style()
-        loader = AofLoader(self.server, self.dir, self.manifest, self.appendfilename)
-        steps = loader.steps(SLICE_BYTES)
-        started = time.time()
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                result = done.value
-                break
-            await asyncio.sleep(0)
-        if result not in (NOT_EXIST, EMPTY):
-            self.server.log.notice(f"DB loaded from append only file: {time.time() - started:.3f} seconds")
-        self.log.policy = str(self.config["appendfsync"])
-        self._open_on_start()
-        self.refresh_sizes()
-        self.server.persistence.aof_base_size = loader.base_size or self.server.persistence.aof_current_size
-        self.delete_history()
-
-    def _upgrade_old_style(self) -> None:
-        """An ``appendonly.aof`` in dir from Redis <= 6.2 becomes the base of the multi-part layout."""
-        old = self.appendfilename
-        if not os.path.isfile(old):
-            return
-        m = self.manifest
-        if os.path.isdir(self.dir) and not m.empty and not (
-                m.base is not None and not m.incrs and m.base.name == old
-                and not os.path.exists(os.path.join(self.dir, old))):
-            return
-        try:
-            os.makedirs(self.dir, exist_ok=True)
-            m.base = AofFile(old, 1, BASE)
-            m.base_seq = 1
-            write_manifest(self.manifest_path, m, old)
-            os.rename(old, os.path.join(self.dir, old))
-            fsync_dir(self.dir)
-            fsync_dir(os.getcwd())
-        except OSError as exc:
-            raise AofLoadError(f"Error trying to migrate the old-style AOF file {old} into the AOF "
-                               f"directory {self.config['appenddirname']}: {exc.strerror}") from None
-        self.server.log.notice(f"Successfully migrated an old-style AOF file ({old}) into the AOF directory "
-                               f"({self.config['appenddirname']}).")
-
-    def _open_on_start(self) -> None:
-        name = self.appendfilename
-        manifest = self.manifest.copy()
-        try:
-            os.makedirs(self.dir, exist_ok=True)
-            if manifest.empty:
-                base = manifest.next_base(name, rdb=bool(self.config["aof-use-rdb-preamble"]))
-                self._write_base_now(os.path.join(self.dir, base.name))
-                self.server.log.notice(f"Creating AOF base file {base.name} on server start")
-            opened = bool(manifest.incrs)
-            incr = manifest.incrs[-1] if opened else manifest.next_incr(name)
-            fd, size = open_incr(os.path.join(self.dir, incr.name), truncate=False)
-            write_manifest(self.manifest_path, manifest, name)
-        except OSError as exc:
-            raise AofLoadError(f"Can't open the append-only file: {exc.strerror}") from None
-        self.manifest = manifest
-        self.log.attach(fd, incr.name, size)
-        self.server.log.notice(f"{'Opening' if opened else 'Creating'} AOF incr file {incr.name} on server "
-                               "start")
-        self._set_state(ON)
-
-    def _write_base_now(self, path: str) -> None:
-        """A base file from the dataset as it is, synchronously (start-up with no AOF yet)."""
-        config = self.config
-        with AtomicFile(path, f"temp-rewriteaof-{os.getpid()}.aof") as f:
-            if config["aof-use-rdb-preamble"]:
-                rdb_save_keyspace(f, self.server.keyspace, aof_base_aux(),
-                                  config["rdbcompression"], config["rdbchecksum"], encoding_limits(config))
-            else:
-                writer = RespBaseWriter(f, bool(config["aof-timestamp-enabled"]))
-                writer.write_header()
-                for db in self.server.keyspace.dbs:
-                    if db.data:
-                        writer.select_db(db.id)
-                        for key, value in db.data.items():
-                            writer.write_key(key, value, db.expires.get(key))
-                writer.finish()
-
-    def load_now(self) -> None:
-        """DEBUG LOADAOF: write what is buffered, empty the dataset, load the files again. Raises
-        AofLoadError (the dataset is then partial: the caller must not go on serving it)."""
-        server = self.server
-        if self.state == ON:
-            self.log.flush(force=True)
-        self.abort_rewrite()
-        if server.rdb is not None:
-            server.rdb.abort_bgsave()
-        for db in server.keyspace.dbs:
-            server.keyspace.flush_db(db)
-        self.read_manifest()
-        self.delete_history()
-        loader = AofLoader(server, self.dir, self.manifest, self.appendfilename)
-        steps = loader.steps(None)
-        while True:
-            try:
-                next(steps)
-            except StopIteration:
-                break
-        server.keyspace.dirty = 0
-        if self.log.fd >= 0:
-            # A torn tail may have been cut off the file being appended to.
-            self.log.file_size = self.log.fsynced_size = os.fstat(self.log.fd).st_size
-            self.refresh_sizes()
-        server.log.notice("Append Only File loaded by DEBUG LOADAOF")
 
     # -- shutdown --------------------------------------------------------------------------------
 
