@@ -10,6 +10,9 @@ class CommandError(Exception):
     def __init__(self, message: str | bytes) -> None:
         if isinstance(message, str):
             message = message.encode()
+        if b"\n" in message or b"\r" in message:
+            # Errors quote user input; like Redis, keep the reply one line so the protocol stays intact.
+            message = message.replace(b"\r", b" ").replace(b"\n", b" ")
         super().__init__(message)
         self.message: bytes = message
 
