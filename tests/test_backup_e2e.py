@@ -21,6 +21,8 @@ from tests.servers import REDIS_SERVER, start_emberkv, start_redis
 
 pytestmark = pytest.mark.interop
 
+LIBRARY = "#!lua name=backuptest\nredis.register_function('backup_test_fn', function() return 42 end)"
+
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
@@ -141,6 +143,7 @@ def test_redis_stream_round_trips_through_redis_and_is_refused_by_name_by_emberk
     source = start_redis(tmp_path / "with-stream", "--repl-diskless-sync-delay", "0")
     try:
         populate(source.client(), with_stream=True)
+        source.client().execute_command("FUNCTION", "LOAD", LIBRARY)
         want = digest(source.client())
         catalog = tmp_path / "catalog"
         backup_id = backup(capsys, catalog, source)
@@ -149,16 +152,20 @@ def test_redis_stream_round_trips_through_redis_and_is_refused_by_name_by_emberk
         assert run(capsys, "verify", "--all", "--catalog", str(catalog))[0] == EXIT_OK
         target = servers["redis-target"]
         target.client().flushall()
+        target.client().execute_command("FUNCTION", "FLUSH")
         code, _, err = run(capsys, "restore", backup_id, "--into", f"redis://127.0.0.1:{target.port}",
                            "--catalog", str(catalog))
         assert code == EXIT_OK, err
         assert digest(target.client()) == want
+        assert "loaded 1 function libraries" in err
+        assert target.client().execute_command("FCALL", "backup_test_fn", 0) == 42
         ours = servers["emberkv-target"]
         ours.client().flushall()
         code, _, err = run(capsys, "restore", backup_id, "--into", f"redis://127.0.0.1:{ours.port}",
                            "--catalog", str(catalog))
         assert code == EXIT_ERROR
         assert "1 refused by the target" in err and "refused: stream: ERR Bad data format" in err
+        assert "function library refused: #!lua name=backuptest" in err
         assert ours.client().dbsize() == 17
     finally:
         source.stop()

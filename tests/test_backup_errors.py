@@ -205,3 +205,26 @@ def test_online_restore_into_an_existing_db_number_it_cannot_select(tmp_path, ca
         one_line_error(proc, "restore interrupted after 0 of 1 keys", "SELECT", "partial")
     finally:
         small.stop()
+
+
+def test_prune_dry_run_then_delete_and_clean_leftovers(source, tmp_path):
+    catalog = tmp_path / "catalog"
+    ids = []
+    for _ in range(3):
+        proc = run_cli("create", "--from", f"redis://:s3cret@127.0.0.1:{source.port}", "--catalog", str(catalog), "-q")
+        assert proc.returncode == 0, proc.stderr
+        ids.append(proc.stdout.strip())
+    dry = run_cli("prune", "--keep-last", "2", "--catalog", str(catalog))
+    assert dry.returncode == E.EXIT_OK
+    assert f"delete {ids[0]}" in dry.stdout and "dry run" in dry.stdout
+    assert f"keep   {ids[2]}" in dry.stdout and "(last)" in dry.stdout
+    assert [m["id"] for m in json.loads(run_cli("list", "--json", "--catalog", str(catalog)).stdout)] == ids
+    stale, fresh, half_deleted = (catalog / ".incoming-old", catalog / ".incoming-new", catalog / ".deleting-x")
+    for d in (stale, fresh, half_deleted):
+        d.mkdir()
+    os.utime(stale, (1, 1))
+    real = run_cli("prune", "--keep-last", "2", "--yes", "--catalog", str(catalog))
+    assert real.returncode == E.EXIT_OK and f"delete {ids[0]}  " in real.stdout and "deleted" in real.stdout
+    assert [m["id"] for m in json.loads(run_cli("list", "--json", "--catalog", str(catalog)).stdout)] == ids[1:]
+    assert sorted(os.listdir(catalog)) == sorted([".incoming-new", *ids[1:]])
+    assert "removed .incoming-old" in real.stderr and "removed .deleting-x" in real.stderr

@@ -144,6 +144,11 @@ def test_replconf_errors(inproc, args, error):
     assert str(inproc.client()("REPLCONF", *args)) == error
 
 
+def test_error_replies_stay_on_one_line(inproc):
+    # Errors quote what the client sent; a newline in it must not break the reply (Redis: a space).
+    assert str(inproc.client()("REPLCONF", "x\ny\rz", "1")) == "ERR Unrecognized REPLCONF option: x y z"
+
+
 def test_replconf_ack_and_getack_are_not_answered(inproc):
     c = inproc.client()
     assert c("REPLCONF", "ack", "10") == []

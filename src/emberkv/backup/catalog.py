@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from abc import ABC, abstractmethod
 from typing import BinaryIO
 
@@ -26,6 +27,7 @@ from emberkv.persistence.files import fsync_dir
 
 INCOMING = ".incoming-"
 DELETING = ".deleting-"
+STALE_SECONDS = 86400  # a staging area this old belongs to a run that is not coming back
 
 
 class Staging:
@@ -68,6 +70,10 @@ class Catalog(ABC):
     @abstractmethod
     def fetch_local(self, manifest: Manifest, tmp_dir: str | None, progress=None) -> tuple[str, Staging | None]:
         """A local file holding the stored object (downloaded if need be), and what to discard after."""
+
+    def cleanup(self) -> list[str]:
+        """Remove what interrupted runs left behind (never listed, so never a backup); what was removed."""
+        return []
 
     def get(self, backup_id: str) -> Manifest:
         found, _ = self.manifests()
@@ -154,6 +160,21 @@ class DirCatalog(Catalog):
         except OSError as exc:
             raise BackupError(f"backup {manifest.id} has no readable data ({path}: {exc.strerror})",
                               EXIT_CORRUPT if isinstance(exc, FileNotFoundError) else EXIT_STORAGE) from None
+
+    def cleanup(self) -> list[str]:
+        """Half-deleted backups, and staging areas of runs that stopped more than a day ago."""
+        removed = []
+        for name in os.listdir(self.root) if os.path.isdir(self.root) else []:
+            path = os.path.join(self.root, name)
+            try:
+                stale = name.startswith(DELETING) or (
+                    name.startswith(INCOMING) and time.time() - os.stat(path).st_mtime > STALE_SECONDS)
+            except OSError:
+                continue
+            if stale:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(name)
+        return removed
 
     def fetch_local(self, manifest: Manifest, tmp_dir: str | None, progress=None) -> tuple[str, Staging | None]:
         path = os.path.join(self.root, manifest.id, manifest.object)

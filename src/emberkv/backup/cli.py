@@ -210,9 +210,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
                + (f" (skipped: {', '.join(skipped)})" if skipped else ""))
     for failure in report.failed:
         _say(args, f"  refused: {failure}")
+    if report.functions:
+        _say(args, f"loaded {report.functions} function libraries")
+    for failure in report.function_errors:
+        _say(args, f"  function library refused: {failure}")
     if report.digest_note:
         _say(args, report.digest_note)
-    if report.failed_count:
+    if report.failed_count or report.function_errors:
         return EXIT_ERROR
     return EXIT_EXISTS if report.existing else EXIT_OK
 
@@ -239,6 +243,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
             print(f"delete {m.id}  {_when(m.created)}  deleted")
         else:
             print(f"delete {m.id}  {_when(m.created)}  (dry run: use --yes to delete)")
+    if args.yes:
+        for name in catalog.cleanup():
+            _say(args, f"removed {name} (left by an interrupted run)")
     return EXIT_OK
 
 

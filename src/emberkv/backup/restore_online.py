@@ -49,6 +49,8 @@ class RestoreReport:
     existing: int = 0  # BUSYKEY: already there and no --replace
     failed: list[str] = field(default_factory=list)  # "key: error" for other refusals
     failed_count: int = 0
+    functions: int = 0  # function libraries loaded (FUNCTION LOAD)
+    function_errors: list[str] = field(default_factory=list)
     digest_note: str = ""
 
 
@@ -177,7 +179,7 @@ def _restore_file(path: str, manifest: Manifest, address: RedisAddress, reporter
         try:
             with reporter.task(f"restoring {manifest.id} into {address.display}", manifest.stored_size) as task:
                 stored, rdb = rdb_readers(raw, manifest, task.update)
-                scan_rdb(rdb, manifest.size, on_entry=restorer.entry, raw=True, digest=False)
+                result = scan_rdb(rdb, manifest.size, on_entry=restorer.entry, raw=True, digest=False)
                 restorer.flush()
         except (BackupError, RdbError) as exc:
             reason = exc.message if isinstance(exc, BackupError) else f"the backup does not decode: {exc}"
@@ -186,8 +188,20 @@ def _restore_file(path: str, manifest: Manifest, address: RedisAddress, reporter
                               f"the target holds a partial restore", EXIT_PARTIAL) from None
         report = restorer.report
         if db is None and match is None:
+            _load_functions(conn, result.functions, replace, report)
             report.digest_note = _check_digest(conn, manifest, report, was_empty)
     return report
+
+
+def _load_functions(conn: Connection, libraries: list[bytes], replace: bool, report: RestoreReport) -> None:
+    """Function libraries (Redis 7 FUNCTION LOAD) travel in the RDB's header, not as keys."""
+    for code in libraries:
+        try:
+            conn.call("FUNCTION", "LOAD", *(["REPLACE"] if replace else []), code)
+            report.functions += 1
+        except ServerReplyError as exc:
+            name = code.split(b"\n", 1)[0].decode("utf-8", "replace")
+            report.function_errors.append(f"{name}: {exc.message}")
 
 
 def _keyspace_empty(conn: Connection) -> bool:
