@@ -225,3 +225,94 @@ def test_bar_mode_renders_without_a_terminal():
         reporter.line("a status line while the bar is up")
         task.update(100)
     assert "copying" in out.getvalue() and "a status line" in out.getvalue()
+
+
+# -- the SYNC client against scripted servers -------------------------------------------------------------
+
+
+def _scripted_server(answers: list[bytes], chunk: int = 1):
+    """A server that answers the n-th command it receives with answers[n], ``chunk`` bytes at a time."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(5)
+            buffered = b""
+            for answer in answers:
+                while not buffered.startswith(b"*") or buffered.count(b"\r\n") < 1 + 2 * int(buffered[1:2]):
+                    try:
+                        data = conn.recv(4096)
+                    except OSError:
+                        return
+                    if not data:
+                        return
+                    buffered += data
+                buffered = b""
+                for i in range(0, len(answer), chunk):
+                    conn.sendall(answer[i:i + chunk])
+        listener.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return parse_address(f"127.0.0.1:{listener.getsockname()[1]}")
+
+
+def _fetch(address):
+    from emberkv.backup.source import SourceInfo, fetch_snapshot
+
+    out = io.BytesIO()
+    info = SourceInfo(address.display)
+    transfer = fetch_snapshot(address, out, info, timeout=5)
+    return out.getvalue(), transfer, info
+
+
+RDB = b"REDIS0010" + b"x" * 100
+
+
+def test_sync_client_reads_the_eof_marker_form_byte_by_byte():
+    mark = b"m" * 40
+    answers = [b"+OK\r\n", b"+OK\r\n", b"\n\n+FULLRESYNC " + b"a" * 40 + b" 77\r\n\n$EOF:" + mark + b"\r\n" + RDB + mark]
+    data, transfer, info = _fetch(_scripted_server(answers, chunk=1))
+    assert data == RDB and transfer.framing == "eof-marker" and transfer.size == len(RDB)
+    assert info.replid == "a" * 40 and info.offset == 77
+
+
+def test_sync_client_reads_the_sized_form():
+    answers = [b"+OK\r\n", b"-ERR Unrecognized REPLCONF option: rdb-only\r\n",
+               b"+FULLRESYNC " + b"b" * 40 + b" 0\r\n$%d\r\n" % len(RDB) + RDB + b"*1\r\n$4\r\nPING\r\n"]
+    data, transfer, _ = _fetch(_scripted_server(answers, chunk=7))
+    assert data == RDB and transfer.framing == "size"
+
+
+OK = b"+OK\r\n"
+
+
+@pytest.mark.parametrize(("answers", "code", "fragment"), [
+    ([OK, OK, b"+FULLRESYNC x 0\r\n$EOF:" + b"m" * 40 + b"\r\nREDIS"], 3, "after 5 bytes: the snapshot is incomplete"),
+    ([OK, OK, b"+FULLRESYNC x 0\r\n$100\r\nREDIS"], 3, "after 5 bytes"),
+    ([OK, OK, b"-NOPERM no permissions to run the 'psync' command\r\n"], 11, "NOPERM"),
+    ([OK, OK, b"+CONTINUE\r\n"], 11, "unexpected answer to PSYNC"),
+    ([OK, OK, b"+FULLRESYNC x 0\r\n*3\r\n"], 11, "unexpected payload header"),
+    ([b"-NOAUTH Authentication required.\r\n"], 4, "requires a password"),
+    ([OK, OK, b"-LOADING Redis is loading the dataset in memory\r\n"], 11, "LOADING"),
+])
+def test_sync_client_failures(answers, code, fragment):
+    with pytest.raises(BackupError) as exc:
+        _fetch(_scripted_server(answers, chunk=64))
+    assert exc.value.code == code and fragment in exc.value.message
+
+
+def test_protocol_garbage_is_a_server_error():
+    from emberkv.backup.connection import Connection
+
+    address = _scripted_server([b"+bad\nvalue\r\n"])
+    with Connection(address, timeout=5) as conn:
+        conn.send(b"*1\r\n$4\r\nPING\r\n")
+        with pytest.raises(BackupError) as exc:
+            conn.reply()
+    assert exc.value.code == 11 and "broke the protocol" in exc.value.message

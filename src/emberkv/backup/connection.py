@@ -164,7 +164,10 @@ class Connection:
         """The next reply (an error reply is returned as a hiredis.ReplyError value)."""
         reader = self.reader
         while True:
-            reply = reader.gets()
+            try:
+                reply = reader.gets()
+            except hiredis.ProtocolError as exc:
+                raise BackupError(f"{self.address.display} broke the protocol: {exc}", EXIT_SERVER) from None
             if reply is not False:
                 return reply
             data = self._recv()

@@ -139,8 +139,8 @@ def _copy_payload(conn: Connection, out: BinaryIO, digest, mark: bytes, size: in
     while size is None or received < size:
         data = conn.read_some()
         if not data:
-            raise BackupError(f"{conn.address.display} closed the connection after {received} bytes: "
-                              "the snapshot is incomplete", EXIT_UNREACHABLE)
+            raise BackupError(f"{conn.address.display} closed the connection after {received + len(tail)} "
+                              "bytes: the snapshot is incomplete", EXIT_UNREACHABLE)
         if size is not None:
             write(data[: size - received])
             continue
