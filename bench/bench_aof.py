@@ -65,7 +65,7 @@ def load_seconds(name: str, argv: list[str], workdir: Path, port: int) -> tuple[
     """(seconds the server reports for loading the AOF, seconds from exec until INFO says loading:0)."""
     started = time.time()
     proc = Proc(name, argv, port, workdir)
-    while b"loading:0" not in send(port, "INFO", "persistence"):
+    while b"\nloading:0" not in send(port, "INFO", "persistence"):
         time.sleep(0.01)
     ready = time.time() - started
     try:

@@ -22,6 +22,7 @@ from itertools import chain
 import hiredis
 
 ANNOTATION_MAX = 1024
+FEED_SLICE = 16 * 1024
 LINE_MAX = 1024
 CR = b"\r"
 MULTI = b"*1\r\n$5\r\nMULTI\r\n"
@@ -62,26 +63,23 @@ class AofFormatError(Exception):
         self.offset = offset
 
 
-def batch_size(commands: list[list[bytes]]) -> int:
-    """Bytes the commands take in canonical form, added up at C speed."""
-    counts = list(map(len, commands))
-    arg_lens = list(map(len, chain.from_iterable(commands)))
-    try:
-        return (sum(map(_CMD_SIZE.__getitem__, counts)) + sum(arg_lens)
-                + sum(map(_ARG_SIZE.__getitem__, arg_lens)))
-    except IndexError:  # an argument of 64 KiB or more, or thousands of arguments
-        return sum(map(len, map(encode_command, commands)))
-
-
-def _well_typed(items: list) -> int:
-    """How many leading items are non-empty arrays of bulk strings (what a command must be)."""
-    if set(map(type, items)) == {list} and 0 not in map(len, items) and \
-            set(map(type, chain.from_iterable(items))) <= {bytes}:
-        return len(items)
+def _measure(items: list) -> tuple[int, int]:
+    """(how many leading items are commands: non-empty arrays of bulk strings, the bytes those take
+    in canonical form), added up at C speed in the common case where all of them are."""
+    if set(map(type, items)) == {list}:
+        counts = list(map(len, items))
+        flat = list(chain.from_iterable(items))
+        if 0 not in counts and set(map(type, flat)) == {bytes}:
+            lens = list(map(len, flat))
+            try:
+                return len(items), (sum(map(_CMD_SIZE.__getitem__, counts)) + sum(lens)
+                                    + sum(map(_ARG_SIZE.__getitem__, lens)))
+            except IndexError:  # an argument of 64 KiB or more, or thousands of arguments
+                return len(items), sum(map(len, map(encode_command, items)))
     for i, item in enumerate(items):
         if type(item) is not list or not item or any(type(a) is not bytes for a in item):
-            return i
-    return len(items)
+            return i, sum(map(len, map(encode_command, items[:i])))
+    return len(items), sum(map(len, map(encode_command, items)))
 
 
 def _atoi(text: bytes) -> int:
@@ -191,26 +189,29 @@ def _hiredis_batch(buf: bytes, pos: int) -> tuple[list[list[bytes]], int, bool]:
     whether something else follows (which parse_one must judge) rather than an unfinished command.
 
     hiredis takes only canonical headers and, like Redis, skips the two bytes after a bulk string
-    without looking at them, so a batch of arrays of bulk strings takes exactly ``batch_size`` bytes.
+    without looking at them, so a batch of arrays of bulk strings takes exactly the bytes ``_measure`` adds up.
     It also takes a few RESP3 forms (``+``, ``(``, ``=`` elements) that are one byte or more shorter
     or longer: then the computed end does not fall where a command or an annotation starts, and the
     batch is checked by encoding it again, command by command, and keeping only what matches."""
     reader = hiredis.Reader()
-    reader.feed(buf, pos)
     items: list = []
     stopped = False
+    n = len(buf)
     try:
         gets = reader.gets
         append = items.append
-        while (item := gets()) is not False:
-            append(item)
+        # Fed a slice at a time: hiredis moves its unread bytes down every 1 KB it consumes, so one
+        # big feed costs time in proportion to its size for every KB.
+        for at in range(pos, n, FEED_SLICE):
+            reader.feed(buf, at, min(FEED_SLICE, n - at))
+            while (item := gets()) is not False:
+                append(item)
     except hiredis.ProtocolError:
         stopped = True
-    valid = _well_typed(items)
+    valid, size = _measure(items)
     if valid < len(items):
         del items[valid:]
         stopped = True
-    size = batch_size(items)
     end = pos + size
     if not stopped and (end == len(buf) or (end < len(buf) and buf[end] in _STARTS)):
         return items, size, False

@@ -25,15 +25,14 @@ import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING
 
-from emberkv.commands.errors import CommandError
-from emberkv.commands.table import COMMANDS, Command
-from emberkv.persistence.aof.format import AofFormatError, AofReader, encode_command, parse_one
+from emberkv.persistence.aof.format import AofFormatError, AofReader, parse_one
 from emberkv.persistence.aof.manifest import AofFile, Manifest
+from emberkv.persistence.aof.replay import AofLoadError, Replay
 from emberkv.persistence.rdb.errors import RdbError
 from emberkv.persistence.rdb.reader import LoadStats, RdbReader
 from emberkv.persistence.saving import encoding_limits
-from emberkv.server.client import Client
-from emberkv.server.dispatch import lookup
+
+__all__ = ["EMPTY", "LOADED", "NOT_EXIST", "TRUNCATED", "AofLoadError", "AofLoader"]
 
 if TYPE_CHECKING:
     from emberkv.server.app import Server
@@ -49,142 +48,6 @@ TAIL_SCAN_MAX = 64 * 1024 * 1024
 NOT_EXIST, EMPTY, LOADED, TRUNCATED = "not-exist", "empty", "loaded", "truncated"
 
 
-class AofLoadError(Exception):
-    """Loading cannot go on; str() is the one line to log."""
-
-
-class ReplayClient(Client):
-    """The client commands read from the AOF run as: no connection, never blocks (``in_exec``), and
-    what it would reply is thrown away."""
-
-    def __init__(self, server: Server) -> None:
-        super().__init__(server)
-        self.in_exec = True
-        self.name = b"AOF"
-
-
-class _Replay:
-    """Runs commands for one load: knows the open MULTI block and a per-name command cache."""
-
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        self.client = ReplayClient(server)
-        self.cache: dict[bytes, Command] = {}
-        self.queue: list[tuple[Command, list[bytes]]] | None = None  # inside MULTI
-        # Where the open MULTI is, as (batch, index, batch offset): its file offset is worked out only
-        # if it is needed (a torn transaction), since that costs as much as the batch before it.
-        self.multi_at: tuple[list, int, int] = ([], 0, 0)
-        self.file = ""
-        self.set_cmd = COMMANDS.get(b"set")
-
-    def run(self, items: list[list[bytes]], start: int) -> None:
-        """Run a batch of commands that starts at file offset ``start``."""
-        c = self.client
-        cache = self.cache
-        set_cmd = self.set_cmd
-        db = c.db
-        data, expires = db.data, db.expires
-        index = 0
-        for argv in items:
-            cmd = cache.get(argv[0])
-            if cmd is not None and self.queue is None:
-                arity, argc = cmd.arity, len(argv)
-                if argc == arity or (arity < 0 and argc >= -arity):
-                    if cmd is set_cmd and argc == 3:
-                        # Plain SET is most of most logs: what the handler does, minus what cannot
-                        # apply while loading (expiry, watchers, snapshots, notifications).
-                        data[argv[1]] = argv[2]
-                        if expires:
-                            expires.pop(argv[1], None)
-                    else:
-                        try:
-                            cmd.handler(c, argv)
-                        except CommandError:
-                            pass  # it failed the same way when it ran; replies are not kept
-                        except Exception as exc:
-                            raise self._bug(exc, items, index, start) from exc
-                        if c.db is not db or db.data is not data:  # SWAPDB, FLUSHALL, MOVE ...
-                            db = c.db
-                            data, expires = db.data, db.expires
-                    index += 1
-                    continue
-            self._special(argv, items, index, start)
-            db = c.db
-            data, expires = db.data, db.expires
-            index += 1
-        c.out.clear()
-
-    def _bug(self, exc: Exception, items: list, index: int, start: int) -> AofLoadError:
-        # A handler bug must not go unnoticed: the dataset would silently differ from the log.
-        return AofLoadError(f"Error replaying '{_name(items[index])}' reading the append only file "
-                            f"{self.file} at offset {_offset(items, index, start)}: "
-                            f"{type(exc).__name__}: {exc}")
-
-    def _call(self, cmd: Command, argv: list[bytes], items: list, index: int, start: int) -> None:
-        try:
-            cmd.handler(self.client, argv)
-        except CommandError:
-            pass
-        except Exception as exc:
-            raise self._bug(exc, items, index, start) from exc
-        self.client.out.clear()
-
-    def _special(self, argv: list[bytes], items: list, index: int, start: int) -> None:
-        """Everything the fast loop does not do: lookups, MULTI/EXEC, SELECT, arity errors."""
-        name = argv[0].lower()
-        if name == b"multi":
-            if self.queue is not None:
-                raise self._error("Unexpected MULTI inside MULTI", items, index, start)
-            self.queue = []
-            self.multi_at = (items, index, start)
-            return
-        if name == b"exec":
-            queued, self.queue = self.queue, None
-            for cmd, args in queued or ():
-                self._call(cmd, args, items, index, start)
-            return
-        cmd = COMMANDS.get(name)
-        if cmd is None:
-            raise self._error(f"Unknown command '{_name(argv)}'", items, index, start)
-        try:
-            cmd = lookup(argv)
-        except CommandError as exc:
-            reason = exc.message.decode("utf-8", "replace").removeprefix("ERR ")
-            raise self._error(reason[:1].upper() + reason[1:], items, index, start) from None
-        if not cmd.subcommands and cmd.handler is not None and name not in (b"select",):
-            self.cache[argv[0]] = cmd
-        if self.queue is not None:
-            self.queue.append((cmd, argv))
-        elif name == b"select":
-            try:
-                cmd.handler(self.client, argv)
-            except CommandError as exc:
-                raise self._error(f"SELECT {_name(argv[1:])}: {exc.message.decode('utf-8', 'replace')}",
-                                  items, index, start) from None
-        else:
-            self._call(cmd, argv, items, index, start)
-
-    @property
-    def multi_start(self) -> int:
-        return _offset(*self.multi_at)
-
-    def _error(self, reason: str, items: list, index: int, start: int) -> AofLoadError:
-        return AofLoadError(f"{reason} reading the append only file {self.file} at offset "
-                            f"{_offset(items, index, start)}")
-
-
-def _offset(items: list[list[bytes]], index: int, start: int) -> int:
-    """File offset of items[index] in a batch starting at ``start`` (a batch of more than one command
-    is in canonical form, so re-encoding gives the sizes)."""
-    return start + sum(len(encode_command(argv)) for argv in items[:index])
-
-
-def _name(argv: list[bytes]) -> str:
-    """A command name for a log line: printable, escaped where needed, so the message stays one line."""
-    raw = (argv[0] if argv else b"")[:128]
-    return "".join(chr(b) if 32 <= b < 127 and b != 92 else "\\x%02x" % b for b in raw)
-
-
 class AofLoader:
     """One load of the files a manifest lists into the (empty) keyspace, as a generator of slices."""
 
@@ -193,7 +56,7 @@ class AofLoader:
         self.dir = aof_dir
         self.manifest = manifest
         self.appendfilename = appendfilename
-        self.replay = _Replay(server)
+        self.replay = Replay(server)
         self.loaded_before = 0  # bytes of the files already loaded
         self.last_log = 0.0
         self.started = 0.0
