@@ -48,8 +48,14 @@ async def start_aof(svc: AofService) -> None:
         svc.server.log.notice(f"DB loaded from append only file: {time.time() - started:.3f} seconds")
     svc.log.policy = str(svc.config["appendfsync"])
     _open_on_start(svc)
-    svc.refresh_sizes()
-    svc.server.persistence.aof_base_size = loader.base_size or svc.server.persistence.aof_current_size
+    state = svc.server.persistence
+    if result == NOT_EXIST:
+        # As Redis counts it: the base just written from an empty dataset is not part of the sizes.
+        state.aof_current_size = svc.log.file_size
+        state.aof_base_size = 0
+    else:
+        svc.refresh_sizes()
+        state.aof_base_size = loader.base_size
     svc.delete_history()
 
 
