@@ -86,6 +86,7 @@ class AofRewrite:
         self.started = 0.0
         self.rdb = True
         self.done = False
+        self.finishing = None
 
     def start(self) -> bool:
         """Switch appends to a new incr file and start the snapshot; False (logged) on failure."""
@@ -176,12 +177,12 @@ class AofRewrite:
                 for pending in base.syncs:
                     await pending
                 await loop.run_in_executor(None, base.sync)
-            except OSError as exc:
-                self.fail(f"Error syncing the temporary AOF base file: {exc.strerror}")
+            except (OSError, ValueError) as exc:  # ValueError: aborted meanwhile, the file is closed
+                self.fail(f"Error syncing the temporary AOF base file: {_reason(exc)}")
                 return
             self._commit()
 
-        loop.create_task(finish())
+        self.finishing = loop.create_task(finish())  # a task nobody holds may be collected mid-way
 
     def _commit(self) -> None:
         if self.done:
@@ -192,6 +193,7 @@ class AofRewrite:
         base = self.base
         assert base is not None
         base.close()
+        log.notice("Background AOF rewrite terminated with success")
         manifest = svc.manifest.copy()
         new_base = manifest.next_base(name, rdb=self.rdb)
         base_path = os.path.join(svc.dir, new_base.name)

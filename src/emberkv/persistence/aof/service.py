@@ -239,6 +239,10 @@ class AofService:
         if not rewrite.start():
             state.aof_last_bgrewrite_ok = False
             state.aof_rewrites_consecutive_failures += 1
+            if self.state == WAIT_REWRITE:
+                state.aof_rewrite_scheduled = True  # AOF is being switched on: keep trying
+                self.feeding(False)
+                self.log.detach()
             return False
         self.rewrite = rewrite
         state.aof_rewrite_in_progress = True
@@ -320,6 +324,7 @@ class AofService:
                                "Stopping background AOF and starting a rewrite now.")
             self.abort_rewrite()
         if not self.start_rewrite():
+            server.persistence.aof_rewrite_scheduled = False
             self.set_state(OFF)
             server.log.warning("Redis needs to enable the AOF but can't trigger a background AOF rewrite "
                                "operation. Check the above logs for more info about the error.")
