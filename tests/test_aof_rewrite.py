@@ -255,3 +255,38 @@ def test_debug_loadaof_without_an_aof_keeps_the_data(workdir):
         assert c("GET", "k") == b"v"
     finally:
         h.close()
+
+
+def test_config_set_appendonly_yes_starts_with_a_rewrite_and_no_stops(workdir):
+    h = AofServer(appendonly="no", loglevel="warning")
+    try:
+        c = h.client()
+        c("SET", "before", "1")
+        assert c("CONFIG", "SET", "appendonly", "yes") == b"OK"
+        c("SET", "during", "1")
+        h.wait(lambda: not h.aof.rewriting)
+        c("SET", "after", "1")
+        assert manifest().to_bytes() == (b"file appendonly.aof.1.base.rdb seq 1 type b\n"
+                                         b"file appendonly.aof.1.incr.aof seq 1 type i\n")
+        assert [b"SET", b"after", b"1"] in incr_commands()
+        assert c("CONFIG", "SET", "appendonly", "no") == b"OK"
+        c("SET", "unlogged", "1")
+        assert [b"SET", b"unlogged", b"1"] not in incr_commands()
+        assert b"aof_enabled:0" in c("INFO", "persistence")
+    finally:
+        h.close()
+
+
+def test_config_set_appendonly_yes_fails_when_no_rewrite_can_start(workdir):
+    h = AofServer(appendonly="no", loglevel="warning")
+    try:
+        c = h.client()
+        (workdir / f"temp-rewriteaof-bg-{os.getpid()}.aof").mkdir()
+        assert str(c("CONFIG", "SET", "appendonly", "yes")) == (
+            "ERR CONFIG SET failed (possibly related to argument 'appendonly') - Unable to turn on AOF. "
+            "Check server logs.")
+        assert c("CONFIG", "GET", "appendonly") == [b"appendonly", b"no"]
+        assert b"aof_enabled:0" in c("INFO", "persistence")
+        assert c("SET", "k", "v") == b"OK"
+    finally:
+        h.close()
