@@ -16,11 +16,13 @@ import time
 
 import pytest
 import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emberkv.persistence.rdb.reader import RdbReader
 from tests.backup_support import digest, populate
 from tests.inproc import InProcessServer, encode_request
-from tests.servers import start_emberkv
+from tests.servers import REDIS_SERVER, start_emberkv, start_redis
 
 # -- helpers -------------------------------------------------------------------------------------------
 
@@ -415,3 +417,37 @@ def test_emberkv_killed_mid_transfer_leaves_the_replica_with_an_error(tmp_path):
     finally:
         srv.stop()
 
+
+
+# -- differential: REPLCONF as Redis answers it -----------------------------------------------------------
+
+_OPTION = st.sampled_from([b"listening-port", b"ip-address", b"capa", b"rdb-only", b"rdb-filter-only",
+                           b"LISTENING-PORT", b"Capa", b"bogus", b"fack", b"rdb-only "])
+_VALUE = st.sampled_from([b"0", b"1", b"2", b"-1", b"6380", b"eof", b"psync2", b"functions", b"", b"x",
+                          b"9223372036854775807", b"-9223372036854775808", b"99999999999999999999", b" 1",
+                          b"functions x", b"FUNCTIONS"])
+
+
+@pytest.fixture(scope="module")
+def oracle_pair(server, tmp_path_factory):
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed: the differential tests need it (CI installs it)")
+    redis_server = start_redis(tmp_path_factory.mktemp("oracle"))
+    yield server.client(), redis_server.client()
+    redis_server.stop()
+
+
+def _reply(client, args):
+    try:
+        return ("ok", client.execute_command("REPLCONF", *args))
+    except redis.ResponseError as exc:
+        return ("error", str(exc))
+
+
+@pytest.mark.interop
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(_OPTION, _VALUE), max_size=4), st.booleans())
+def test_replconf_replies_match_redis(oracle_pair, pairs, dangling):
+    ours, theirs = oracle_pair
+    args = [x for pair in pairs for x in pair] + ([b"capa"] if dangling else [])
+    assert _reply(ours, args) == _reply(theirs, args)
