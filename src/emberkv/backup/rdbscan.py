@@ -5,10 +5,14 @@ every record is decoded, every blob validated, and the CRC-64 trailer checked. O
 keys per database and computes the dataset's DEBUG DIGEST (spec/debug-digest.md) key by key in file
 order; databases come in ascending order in an RDB, which is the order the digest mixes them in.
 
+The walk goes through ``RdbReader.load_into`` (the loader's fast paths for string records) with a
+stand-in keyspace that hands each key to the scanner instead of keeping it, so nothing accumulates.
+
 Values emberkv cannot hold are still handled: a stream is walked (and digested from its entries, as
 Redis digests it), module data is walked but leaves the digest unknown. For an online restore the
 scanner also cuts each value's bytes out of the file as they were written (``TapReader``), so a key
-becomes a RESTORE payload without being encoded again, whatever its type.
+becomes a RESTORE payload without being decoded and encoded again, whatever its type (strings read by
+the loader's inline paths are simply re-encoded).
 """
 
 from __future__ import annotations
@@ -49,8 +53,8 @@ _STREAM_SAMEFIELDS = 2
 class TapReader:
     """A file wrapper that remembers the chunks read through it, so byte ranges can be cut out later.
 
-    ``release(offset)`` forgets chunks that end before offset; the scanner calls it after every key, so
-    only the chunks holding the current record are kept."""
+    ``release(offset)`` forgets chunks that end before offset; the scanner calls it between slices of
+    the walk, so only the last few megabytes are kept."""
 
     def __init__(self, f: BinaryIO) -> None:
         self.f = f
