@@ -29,6 +29,7 @@ from typing import Any
 from emberkv.persistence.aof.format import EXEC, MULTI, encode_select, timestamp_annotation
 
 _ARG_HEADERS = [b"$%d\r\n" % n for n in range(1024)]
+_CMD_HEADERS = [b"*%d\r\n" % n for n in range(64)]
 POSTPONE_LIMIT = 2  # seconds a write may wait for a running background fsync
 
 # What flush() did with the buffer.
@@ -134,6 +135,18 @@ class AofLog:
         """Encode what a command (or a transaction, ``multi``) changed, as Redis propagates it."""
         buf = self.buf
         before = len(buf)
+        if not multi and not self.timestamps and len(effects) == 1 and effects[0][0] == self.selected_db:
+            # The common case (one write in the current database), without the general loop.
+            argv = effects[0][1]
+            n = len(argv)
+            buf += _CMD_HEADERS[n] if n < 64 else b"*%d\r\n" % n
+            for arg in argv:
+                n = len(arg)
+                buf += _ARG_HEADERS[n] if n < 1024 else b"$%d\r\n" % n
+                buf += arg
+                buf += b"\r\n"
+            self.state.aof_buffer_length += len(buf) - before
+            return
         if self.timestamps:
             now = int(time.time())
             if now > self.last_ts:
@@ -148,7 +161,8 @@ class AofLog:
             if dbid != self.selected_db:
                 self.selected_db = dbid
                 buf += encode_select(dbid)
-            buf += b"*%d\r\n" % len(argv)
+            n = len(argv)
+            buf += _CMD_HEADERS[n] if n < 64 else b"*%d\r\n" % n
             for arg in argv:
                 n = len(arg)
                 buf += _ARG_HEADERS[n] if n < 1024 else b"$%d\r\n" % n
