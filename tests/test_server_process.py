@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+import redis
 
 from tests.servers import free_port
 
@@ -158,3 +159,66 @@ def test_config_get_reports_defaults(emberkv):
     r = emberkv.client()
     assert r.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
     assert r.config_get("port")["port"] == str(emberkv.port)
+
+
+def test_config_set_port_moves_the_listener(emberkv):
+    r = emberkv.client()
+    new_port = free_port()
+    assert r.config_set("port", new_port)
+    moved = redis.Redis(port=new_port, socket_timeout=5)
+    for _ in range(50):
+        try:
+            assert moved.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    assert moved.config_get("port") == {"port": str(new_port)}
+    emberkv.port = new_port  # so the fixture's shutdown finds it
+
+
+def test_config_set_loglevel_and_dir_take_effect(emberkv_factory, tmp_path):
+    r = emberkv_factory("--enable-protected-configs", "yes").client()
+    r.config_set("loglevel", "warning")
+    assert r.config_get("loglevel") == {"loglevel": "warning"}
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    r.config_set("dir", str(target))
+    r.save()
+    assert (target / "dump.rdb").exists()
+    with pytest.raises(redis.ResponseError):
+        r.config_set("dir", str(tmp_path / "missing"))
+
+
+def test_monitor_streams_other_clients_commands(emberkv):
+    monitor = socket.create_connection(("127.0.0.1", emberkv.port), timeout=5)
+    monitor.sendall(b"MONITOR\r\n")
+    assert monitor.recv(100) == b"+OK\r\n"
+    emberkv.client().echo("watched")
+    time.sleep(0.2)
+    line = monitor.recv(1000)
+    assert b'"echo" "watched"' in line.lower()
+    monitor.close()
+
+
+def test_idle_clients_are_closed_after_timeout(emberkv_factory):
+    server = emberkv_factory("--timeout", "1")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+        s.sendall(b"PING\r\n")
+        assert s.recv(100) == b"+PONG\r\n"
+        time.sleep(2.5)
+        assert s.recv(100) == b""
+
+
+def test_pidfile_is_written_and_removed(emberkv_factory, tmp_path):
+    pidfile = tmp_path / "emberkv.pid"
+    server = emberkv_factory("--pidfile", str(pidfile))
+    assert pidfile.read_text().strip() == str(server.proc.pid)
+    server.stop()
+    assert not pidfile.exists()
+
+
+def test_logfile_receives_the_log(emberkv_factory, tmp_path):
+    logfile = tmp_path / "server.log"
+    server = emberkv_factory("--logfile", str(logfile))
+    assert "Ready to accept connections" in logfile.read_text()
+    server.client().ping()

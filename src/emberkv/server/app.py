@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,7 @@ from emberkv.keyspace.expire import active_expire_cycle
 from emberkv.persistence.state import PersistenceState
 from emberkv.server.blocking import Blocking
 from emberkv.server.client import Client
+from emberkv.server.config import ConfigError
 from emberkv.server.log import Logger
 from emberkv.server.pubsub import PubSub
 
@@ -77,6 +79,57 @@ class Server:
         self.exit_code = 0
         self.cronloops = 0
         self.active_expire = True  # DEBUG SET-ACTIVE-EXPIRE 0 turns the active cycle off
+        self._watch_config()
+
+    def _watch_config(self) -> None:
+        """CONFIG SET of these options takes effect at once, as in Redis."""
+        config = self.config
+        config.on_change("loglevel", self.log.set_level)
+        config.on_change("logfile", self._reopen_log)
+        config.on_change("dir", self._change_dir)
+        config.on_change("port", lambda port: self._rebind(config["bind"], port))
+        config.on_change("bind", lambda binds: self._rebind(binds, config["port"]))
+
+    def _reopen_log(self, path: str) -> None:
+        try:
+            self.log.reopen(path)
+        except OSError as exc:
+            self.log.reopen(self.log.path if self.log.path != path else "")
+            raise ConfigError(f"Failed to open the log file: {exc.strerror}") from exc
+
+    def _change_dir(self, path: str) -> None:
+        try:
+            os.chdir(path)
+        except OSError as exc:
+            raise ConfigError("No such file or directory" if exc.errno == 2 else exc.strerror) from exc
+
+    def _rebind(self, binds: list[str], port: int) -> None:
+        """Listen on new addresses: bound synchronously (so a failure refuses the CONFIG SET), then
+        served; the old listeners close once the new ones are in place."""
+        sockets = []
+        try:
+            for host, optional in _bind_hosts(binds):
+                try:
+                    sock = socket.create_server((host, port), family=_family(host), backlog=511,
+                                                reuse_port=False)
+                except OSError:
+                    if optional:
+                        continue
+                    raise
+                sockets.append(sock)
+        except OSError as exc:
+            for sock in sockets:
+                sock.close()
+            raise ConfigError(f"Unable to listen on this port: {exc.strerror}") from exc
+        old, self.listeners = self.listeners, []
+        for listener in old:
+            listener.close()
+        self.port = port
+        for sock in sockets:
+            self.loop.create_task(self._serve_socket(sock))
+
+    async def _serve_socket(self, sock: socket.socket) -> None:
+        self.listeners.append(await self.loop.create_server(lambda: Client(self), sock=sock))
 
     def next_client_id(self) -> int:
         self._next_id += 1
@@ -202,15 +255,7 @@ class Server:
 
     async def start(self) -> None:
         """Open the listening sockets; raises OSError when a port cannot be bound."""
-        binds = self.config["bind"] or ["*"]
-        hosts: list[str] = []
-        for addr in binds:
-            optional = addr.startswith("-")
-            host = addr.lstrip("-")
-            hosts.append({"*": "0.0.0.0", "::*": "::"}.get(host, host) + ("?" if optional else ""))
-        for host in hosts:
-            optional = host.endswith("?")
-            host = host.rstrip("?")
+        for host, optional in _bind_hosts(self.config["bind"]):
             try:
                 listener = await self.loop.create_server(
                     lambda: Client(self), host, self.port, reuse_address=True, backlog=511,
@@ -279,6 +324,20 @@ class Stats:
         self.total_commands = 0
         self.net_input_bytes = 0
         self.net_output_bytes = 0
+
+
+def _bind_hosts(binds: list[str]) -> list[tuple[str, bool]]:
+    """bind entries as (host, optional): ``*`` is every IPv4 address, ``::*`` every IPv6 one, and a
+    leading ``-`` marks an address that may be unavailable (Redis's default "* -::*")."""
+    hosts = []
+    for addr in binds or ["*"]:
+        host = addr.lstrip("-")
+        hosts.append(({"*": "0.0.0.0", "::*": "::"}.get(host, host), addr.startswith("-")))
+    return hosts
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def _monitor_escape(arg: bytes) -> str:
