@@ -119,3 +119,10 @@ def test_commands_that_change_nothing_are_not_propagated(srv):
     c("DEL", "missing")
     c("EXPIRE", "missing", "10")
     assert seen == []
+
+
+def test_commands_not_allowed_in_multi_abort_the_transaction(srv):
+    c = srv.client()
+    c("MULTI")
+    assert str(c("SAVE")) == "ERR Command not allowed inside a transaction"
+    assert str(c("EXEC")) == "EXECABORT Transaction discarded because of previous errors."

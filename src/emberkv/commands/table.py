@@ -88,8 +88,8 @@ class Command:
 
     def resolve(self, argv: list[bytes]) -> Command:
         """For a container command, the subcommand argv names; raises the error Redis gives."""
-        if not self.subcommands:
-            return self
+        if not self.subcommands or (len(argv) == 1 and self.handler is not None):
+            return self  # a plain command, or one like COMMAND that also runs bare
         if len(argv) < 2:
             raise CommandError(wrong_arity(self.name))
         sub = self.subcommands.get(argv[1].lower())

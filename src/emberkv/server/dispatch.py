@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING
 
 from emberkv.commands.errors import NOAUTH, CommandError, unknown_command, wrong_arity
-from emberkv.commands.table import COMMANDS, NO_AUTH, Command
+from emberkv.commands.table import COMMANDS, NO_AUTH, NO_MULTI, Command
 from emberkv.protocol.replies import QUEUED, SimpleString
 
 if TYPE_CHECKING:
@@ -59,6 +59,10 @@ def process_command(c: Client, argv: list[bytes]) -> None:
         c.out.append(b"-%s\r\n" % NOAUTH.encode())
         return
     if c.multi is not None and cmd.name not in MULTI_CONTROL:
+        if NO_MULTI in cmd.flags:
+            c.multi_error = True
+            c.out.append(b"-ERR Command not allowed inside a transaction\r\n")
+            return
         refusal = server.refuse_reason(c, cmd)
         if refusal is not None:
             c.multi_error = True

@@ -163,12 +163,18 @@ def _stats(server: Server) -> list[tuple[str, object]]:
 
 
 def _replication(server: Server) -> list[tuple[str, object]]:
-    return [
-        ("role", "master"), ("connected_slaves", 0), ("master_failover_state", "no-failover"),
-        ("master_replid", server.run_id), ("master_replid2", "0" * 40),
-        ("master_repl_offset", 0), ("second_repl_offset", -1), ("repl_backlog_active", 0),
-        ("repl_backlog_size", 1048576), ("repl_backlog_first_byte_offset", 0),
-        ("repl_backlog_histlen", 0),
+    master = getattr(server, "replication", None)
+    online = master.online if master is not None else []
+    offset = master.offset if master is not None else 0
+    fields: list[tuple[str, object]] = [("role", "master"), ("connected_slaves", len(online))]
+    for i, link in enumerate(online):
+        port = link.options.listening_port or 0
+        fields.append((f"slave{i}", f"ip={link.host},port={port},state=online,offset={link.ack_offset},lag=0"))
+    return fields + [
+        ("master_failover_state", "no-failover"), ("master_replid", server.run_id),
+        ("master_replid2", "0" * 40), ("master_repl_offset", offset), ("second_repl_offset", -1),
+        ("repl_backlog_active", 0), ("repl_backlog_size", 1048576),
+        ("repl_backlog_first_byte_offset", 0), ("repl_backlog_histlen", 0),
     ]
 
 
