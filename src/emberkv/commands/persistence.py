@@ -19,6 +19,7 @@ def save(c, argv):
     rdb = c.server.rdb
     if rdb.bgsave is not None:
         raise CommandError("ERR Background save already in progress")
+    c.server.persistence.rdb_saves += 1  # the command counts, not the saves FLUSHALL etc. make
     if not rdb.save():
         raise CommandError("ERR")
     return OK
@@ -44,8 +45,7 @@ def bgsave(c, argv):
             "ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE "
             "SCHEDULE in order to schedule a BGSAVE whenever possible."
         )
-    if not rdb.start_bgsave():
-        raise CommandError("ERR Background save failed to start, check the server log")
+    rdb.start_bgsave()
     return SimpleString(b"Background saving started")
 
 
@@ -56,26 +56,25 @@ def lastsave(c, argv):
 
 
 def _debug_reload(c, argv):
-    """DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save, empty memory, load the file back."""
+    """DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save, then load the file back in place of the dataset.
+
+    Another snapshot running meanwhile (an AOF rewrite) is safe: the loaded dataset comes in fresh
+    dicts, or through set_key with NOFLUSH."""
     from emberkv.persistence.loading import LoadError, load_rdb_now
 
     options = {a.lower() for a in argv[2:]}
     if options - {b"merge", b"noflush", b"nosave"}:
-        raise CommandError(SYNTAX)
+        raise CommandError("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.")
     server, rdb = c.server, c.server.rdb
     rdb.abort_bgsave()
     if b"nosave" not in options and not rdb.save():
         raise CommandError("ERR Error trying to save the RDB dump")
-    if b"noflush" not in options:
-        for db in server.keyspace.dbs:
-            db.data.clear()
-            db.expires.clear()
     try:
-        load_rdb_now(server, rdb.path)
+        load_rdb_now(server, rdb.path, flush=b"noflush" not in options, merge=b"merge" in options)
     except LoadError as exc:
         server.log.warning(str(exc))
         raise CommandError("ERR Error trying to load the RDB dump") from None
-    server.log.notice("DB reloaded by DEBUG RELOAD")
+    server.log.warning("DB reloaded by DEBUG RELOAD")
     return OK
 
 

@@ -48,13 +48,21 @@ def rdb_aux(server: Server, aof_base: bool = False) -> dict:
     }
 
 
+class _FailedStart:
+    """Stands in for the snapshot of a BGSAVE that failed before it began, until the failure is
+    reported on the next loop turn (so BGSAVE still answers "started", as Redis does)."""
+
+    def abort(self, reason: BaseException) -> None:
+        pass
+
+
 class RdbSaver:
     """Owns the RDB file of one server: all saves go through here."""
 
     def __init__(self, server: Server) -> None:
         self.server = server
         self.state = server.persistence
-        self.bgsave: Snapshot | None = None
+        self.bgsave: Snapshot | _FailedStart | None = None
         self.bgsave_file: AtomicFile | None = None
         self.bgsave_dirty = 0
         self.bgsave_scheduled = False
@@ -71,13 +79,19 @@ class RdbSaver:
     # -- foreground ------------------------------------------------------------------------------
 
     def save(self) -> bool:
-        """SAVE: write the whole dataset now, blocking; True on success (errors are logged)."""
+        """Write the whole dataset now, blocking (SAVE, FLUSHALL, SHUTDOWN, DEBUG RELOAD); True on
+        success. A failure is logged and sets the status to err: emberkv refuses writes after any
+        failed save (Redis only after a failed BGSAVE), since the data is not on disk either way."""
         server = self.server
-        self.state.rdb_saves += 1
         dirty = server.keyspace.dirty
         try:
-            with AtomicFile(self.path, f"temp-{os.getpid()}.rdb") as f:
-                writer = self._writer(f)
+            target = self._open_temp()
+        except OSError:
+            self.state.rdb_last_bgsave_ok = False
+            return False
+        try:
+            with target:
+                writer = self._writer(target)
                 writer.write_header(rdb_aux(server))
                 for db in server.keyspace.dbs:
                     if db.data:
@@ -85,12 +99,22 @@ class RdbSaver:
                         writer.write_keys(db.data.items(), db.expires)
                 writer.finish()
         except OSError as exc:
-            server.log.warning(f"Failed saving the DB: {exc.strerror or exc}")
+            server.log.warning(f"Write error saving DB on disk: {exc.strerror or exc}")
             self.state.rdb_last_bgsave_ok = False
             return False
         server.log.notice("DB saved on disk")
         self._saved(dirty)
         return True
+
+    def _open_temp(self) -> AtomicFile:
+        """The temp file of a save, in ``dir``; a failure is logged as Redis logs it, then raised."""
+        name = f"temp-{os.getpid()}.rdb"
+        try:
+            return AtomicFile(self.path, name)
+        except OSError as exc:
+            self.server.log.warning(f"Failed opening the temp RDB file {name} (in server root dir "
+                                    f"{os.getcwd()}) for saving: {exc.strerror}")
+            raise
 
     def _writer(self, f) -> RdbWriter:
         config = self.server.config
@@ -104,76 +128,88 @@ class RdbSaver:
 
     # -- background ------------------------------------------------------------------------------
 
-    def start_bgsave(self) -> bool:
-        """Start a background save; False (logged, status err) if it could not even start."""
+    def start_bgsave(self) -> None:
+        """Start a background save. A failure to even open the temp file is reported like any other
+        failure of the save (logged, status err), after "Background saving started", as in Redis."""
         server = self.server
         self.last_bgsave_try = time.time()
         self.state.rdb_saves += 1
-        try:
-            target = AtomicFile(self.path, f"temp-{os.getpid()}.rdb")
-        except OSError as exc:
-            server.log.warning(f"Failed opening the temp RDB file temp-{os.getpid()}.rdb (in server "
-                               f"root dir {os.getcwd()}) for saving: {exc.strerror}")
-            self.state.rdb_last_bgsave_ok = False
-            return False
-        self.bgsave_file = target
-        self.bgsave_dirty = server.keyspace.dirty
         self.state.rdb_bgsave_in_progress = True
         self.state.rdb_bgsave_start = time.time()
         self.state.save_keys_processed = 0
+        self.bgsave_dirty = server.keyspace.dirty
+        server.log.notice(f"Background saving started by pid {os.getpid()}")
+        try:
+            target = self._open_temp()
+        except OSError as exc:
+            failed = self.bgsave = _FailedStart()
+            server.loop.call_soon(self._bgsave_done, failed, exc)
+            return
+        self.bgsave_file = target
         snapshot = Snapshot(
-            server.keyspace, server.loop, self._writer(target), rdb_aux(server), self._bgsave_written,
+            server.keyspace, server.loop, self._writer(target), rdb_aux(server),
+            lambda error: self._bgsave_written(snapshot, target, error),
             key_delay_us=max(0, server.config["rdb-key-save-delay"]), progress=self._progress,
         )
         self.bgsave = snapshot
-        server.log.notice(f"Background saving started by pid {os.getpid()}")
         snapshot.start()
-        self.state.save_keys_total = snapshot.keys_total
-        return True
+        if not snapshot.finished:
+            self.state.save_keys_total = snapshot.keys_total
 
     def _progress(self, written: int) -> None:
         self.state.save_keys_processed = written
 
-    def _bgsave_written(self, error: BaseException | None) -> None:
+    # Each step below names the save it belongs to: a save aborted meanwhile (FLUSHALL, SHUTDOWN)
+    # may have been followed by a new one, which a late callback of the old one must not touch.
+
+    def _bgsave_written(self, owner: Snapshot, target: AtomicFile, error: BaseException | None) -> None:
         """The snapshot finished writing (or failed): sync and rename off the event loop."""
-        target = self.bgsave_file
-        if error is not None or target is None:
-            self._bgsave_done(error)
+        if error is not None:
+            self._bgsave_done(owner, error)
             return
         future = self.server.loop.run_in_executor(None, target.sync)
-        future.add_done_callback(lambda f: self._bgsave_synced(f.exception()))
+        future.add_done_callback(lambda f: self._bgsave_synced(owner, target, f.exception()))
 
-    def _bgsave_synced(self, error: BaseException | None) -> None:
-        target = self.bgsave_file
-        if error is None and target is not None and self.bgsave is not None:
+    def _bgsave_synced(self, owner: Snapshot, target: AtomicFile, error: BaseException | None) -> None:
+        if self.bgsave is not owner:
+            return  # aborted meanwhile: abort_bgsave removed the temp file
+        if error is None:
             try:
                 target.commit(synced=True)
             except OSError as exc:
                 error = exc
-        self._bgsave_done(error)
+        self._bgsave_done(owner, error)
 
-    def _bgsave_done(self, error: BaseException | None) -> None:
-        if self.bgsave is None:
-            return  # aborted meanwhile (FLUSHALL, SHUTDOWN, SAVE)
+    def _bgsave_done(self, owner: Snapshot | _FailedStart, error: BaseException | None) -> None:
+        if self.bgsave is not owner:
+            return  # aborted meanwhile
         server = self.server
-        if self.bgsave_file is not None and error is not None:
-            self.bgsave_file.discard()
+        target = self.bgsave_file
+        if target is not None and error is not None:
+            target.discard()
         self.bgsave = None
         self.bgsave_file = None
-        self.state.rdb_bgsave_in_progress = False
-        self.state.rdb_last_bgsave_time_sec = int(time.time() - self.state.rdb_bgsave_start)
-        self.state.save_keys_total = self.state.save_keys_processed = 0
+        self._stopped()
         if error is None:
             server.log.notice("Background saving terminated with success")
             self._saved(self.bgsave_dirty)
         else:
-            reason = getattr(error, "strerror", None) or str(error)
-            server.log.warning(f"Write error saving DB on disk: {reason}")
+            if target is not None:  # a failure to open the temp file was logged already
+                reason = getattr(error, "strerror", None) or str(error)
+                server.log.warning(f"Write error saving DB on disk: {reason}")
             server.log.warning("Background saving error")
             self.state.rdb_last_bgsave_ok = False
 
-    def abort_bgsave(self) -> None:
-        """Stop a running background save without counting it as a failure (FLUSHALL, SHUTDOWN)."""
+    def _stopped(self) -> None:
+        state = self.state
+        state.rdb_bgsave_in_progress = False
+        # Whole seconds between the two clock readings, as Redis counts them.
+        state.rdb_last_bgsave_time_sec = int(time.time()) - int(state.rdb_bgsave_start)
+        state.save_keys_total = state.save_keys_processed = 0
+
+    def abort_bgsave(self, why: str = "Background saving terminated by the server") -> None:
+        """Stop a running background save without counting it as a failure (FLUSHALL, SHUTDOWN, DEBUG
+        RELOAD): the temp file goes, the old file stays, the status is unchanged."""
         snapshot, target = self.bgsave, self.bgsave_file
         if snapshot is None:
             return
@@ -182,8 +218,8 @@ class RdbSaver:
         snapshot.abort(RuntimeError("aborted"))
         if target is not None:
             target.discard()
-        self.state.rdb_bgsave_in_progress = False
-        self.server.log.warning("Background saving terminated by the server")
+        self._stopped()
+        self.server.log.warning(why)
 
     # -- hooks -----------------------------------------------------------------------------------
 
@@ -218,8 +254,11 @@ class RdbSaver:
             self.save()
 
     def on_shutdown(self, save: bool | None) -> bool:
-        """Final save before exit: with save points unless NOSAVE, or when SAVE was asked."""
-        self.abort_bgsave()
+        """Final save before exit: with save points unless NOSAVE, or when SAVE was asked; never
+        while loading (the dataset in memory is incomplete: saving it would truncate the file)."""
+        self.abort_bgsave("A background save is in progress: stopping it before exiting.")
+        if self.state.loading:
+            return True
         if save is False or (save is None and not self.server.config["save"]):
             return True
         self.server.log.notice("Saving the final RDB snapshot before exiting.")

@@ -9,8 +9,9 @@ requests, with key-level copy-on-write:
   SWAPDB replace or move those dict objects, so the snapshot's view is unaffected by them.
 * Phase 1 groups the keys by ``hash(key) & mask`` (buckets of ~64 keys), a slice at a time, shrinking
   the key list as it goes so the two copies never coexist in full.
-* Phase 2 writes one bucket per step, in bucket order. "Has the cursor passed this key?" is then
-  answered in O(1) from the key alone: ``bucket(key) < cursor``.
+* Phase 2 writes whole buckets in bucket order, many per slice (never half a bucket, except with
+  ``rdb-key-save-delay``, which writes one key per step and marks those keys as written early). "Has
+  the cursor passed this key?" is then answered in O(1) from the key alone: ``bucket(key) < cursor``.
 * Every change to a key goes through ``Keyspace.before_change`` → ``before_change`` here, which writes
   the key's T0 value first if the cursor has not passed it yet (and remembers it in ``done_early``), or
   records that the key did not exist at T0 (``created``). Old values are released as soon as they are
@@ -33,6 +34,9 @@ from emberkv.keyspace.values import copy_value
 
 BUCKET_SIZE = 64
 SLICE_SECONDS = 0.002  # work per slice before yielding to clients
+GROUP_SLICE = 4096  # keys grouped between two deadline checks
+BUCKETS_PER_CHUNK = 16  # buckets (~1000 keys) written between two deadline checks
+_EMPTY: list[bytes] = []  # stands in for a written bucket (never appended to)
 
 
 class Encoder(Protocol):
@@ -82,7 +86,10 @@ class Snapshot:
         self.aux = aux
         self.on_done = on_done
         self.key_delay_us = key_delay_us
+        # Told keys_written after each slice (INFO's current_save_keys_processed).
         self.progress = progress
+        # The encoder's bulk path for many keys of one database (RdbWriter.write_keys), if it has one.
+        self._write_keys = getattr(encoder, "write_keys", None)
         self.states: list[_DbState] = []
         self.by_dict: dict[int, _DbState] = {}
         self.current: _DbState | None = None
@@ -148,11 +155,10 @@ class Snapshot:
         if self.finished or self.paused:
             return
         if self.key_delay_us:
-            # rdb-key-save-delay is per key: a step writes a whole bucket, so it waits for each key.
-            before = self.keys_written
-            self._work(deadline=None, max_keys=1)
+            # rdb-key-save-delay is per key: one key per step, then wait that long.
+            self._work(deadline=None, one_key=True)
             if not self.finished and not self.paused:
-                self._schedule(self.key_delay_us * max(1, self.keys_written - before) / 1_000_000)
+                self._schedule(self.key_delay_us / 1_000_000)
             return
         self._work(deadline=time.perf_counter() + SLICE_SECONDS)
         if not self.finished and not self.paused:
@@ -160,10 +166,9 @@ class Snapshot:
 
     # -- the work --------------------------------------------------------------------------------
 
-    def _work(self, deadline: float | None, max_keys: int = 0) -> None:
-        """Advance until the deadline (or max_keys written); finishes the snapshot at the end."""
+    def _work(self, deadline: float | None, one_key: bool = False) -> None:
+        """Advance until the deadline (or one key written); finishes the snapshot at the end."""
         try:
-            written = 0
             while True:
                 state = self.current
                 if state is None or state.phase == 3:
@@ -173,15 +178,19 @@ class Snapshot:
                         self._finish(None)
                         return
                 if state.phase == 1:
-                    self._group(state, 4096)
+                    self._group(state, GROUP_SLICE)
+                elif one_key:
+                    if self._write_one(state):
+                        break
                 else:
-                    written += self._write_bucket(state)
-                if max_keys and written >= max_keys:
-                    return
+                    self._write_buckets(state, BUCKETS_PER_CHUNK)
                 if deadline is not None and time.perf_counter() >= deadline:
-                    return
+                    break
         except BaseException as exc:  # noqa: BLE001 - disk full, encoder bug: fail this save only
             self._finish(exc)
+            return
+        if self.progress is not None:
+            self.progress(self.keys_written)
 
     def _next_db(self) -> _DbState | None:
         for state in self.states:
@@ -204,30 +213,57 @@ class Snapshot:
         if not keys:
             state.phase = 2
 
-    def _write_bucket(self, state: _DbState) -> int:
+    def _write_buckets(self, state: _DbState, count: int) -> None:
+        """Write the next ``count`` buckets whole. Keys are gathered first and encoded in one call:
+        the hook cannot run in between, so the order within the chunk does not matter."""
+        groups, data, early = state.groups, state.data, state.done_early
+        start = state.cursor
+        end = min(start + count, len(groups))
+        items: list[tuple[bytes, Any]] = []
+        append = items.append
+        for i in range(start, end):
+            bucket = groups[i]
+            groups[i] = _EMPTY
+            for key in bucket:
+                # A key no longer in data was deleted since T0: the hook wrote it before that.
+                value = data.get(key)
+                if value is not None and not (early and key in early):
+                    append((key, value))
+        state.cursor = end
+        if end == len(groups):
+            state.phase = 3
+        if items:
+            if self._write_keys is not None:
+                self._write_keys(items, state.expires)
+            else:
+                expires, write_key = state.expires, self.encoder.write_key
+                for key, value in items:
+                    write_key(key, value, expires.get(key) if expires else None)
+            self.keys_written += len(items)
+
+    def _write_one(self, state: _DbState) -> bool:
+        """One key of the current bucket (rdb-key-save-delay); False when the bucket ran out first.
+
+        The bucket is then only partly written, so "bucket(key) < cursor" does not cover the keys
+        already written from it: they go into ``done_early``, which the hook checks first."""
         if state.cursor >= len(state.groups):
             state.phase = 3
-            return 0
-        bucket = state.groups[state.cursor]
-        state.groups[state.cursor] = []
-        written = 0
-        data, expires, early = state.data, state.expires, state.done_early
-        for key in bucket:
-            if key in early:
+            return False
+        bucket, early = state.groups[state.cursor], state.done_early
+        while bucket:
+            key = bucket.pop()
+            value = state.data.get(key)
+            if value is None or key in early:
                 continue
-            value = data.get(key)
-            if value is None:
-                continue  # deleted since T0: the hook wrote it before the deletion
-            self._emit(key, value, expires.get(key) if expires else None)
-            written += 1
+            early.add(key)
+            self._emit(key, value, state.expires.get(key) if state.expires else None)
+            return True
         state.cursor += 1
-        return written
+        return False
 
     def _emit(self, key: bytes, value: Any, expire: int | None) -> None:
         self.encoder.write_key(key, value, expire)
         self.keys_written += 1
-        if self.progress is not None:
-            self.progress(self.keys_written)
 
     # -- the copy-on-write hook ------------------------------------------------------------------
 

@@ -63,7 +63,7 @@ class PersistenceState:
             ("rdb_last_bgsave_status", "ok" if self.rdb_last_bgsave_ok else "err"),
             ("rdb_last_bgsave_time_sec", self.rdb_last_bgsave_time_sec),
             ("rdb_current_bgsave_time_sec",
-             int(now - self.rdb_bgsave_start) if self.rdb_bgsave_in_progress else -1),
+             int(now) - int(self.rdb_bgsave_start) if self.rdb_bgsave_in_progress else -1),
             ("rdb_saves", self.rdb_saves),
             ("rdb_last_cow_size", 0),
             ("rdb_last_load_keys_expired", self.rdb_last_load_keys_expired),
