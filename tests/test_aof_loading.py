@@ -333,3 +333,31 @@ def test_a_log_of_many_transactions_loads_in_linear_time(workdir):
         assert time.process_time() - started < 10  # was quadratic: minutes
     finally:
         h.close()
+
+
+def test_clients_get_loading_while_the_aof_loads(tmp_path):
+    import time
+
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from tests.servers import start_emberkv
+
+    workdir = tmp_path / "server"
+    write_aof_dir(workdir, resp([b"SELECT", b"0"], *([b"SET", b"key:%d" % i, b"v"] for i in range(3000))))
+    server = start_emberkv(workdir, "--appendonly", "yes", "--key-load-delay", "500")
+    try:
+        r = server.client(retry=Retry(NoBackoff(), 0))  # redis-py retries on LOADING otherwise
+        with pytest.raises(redis.exceptions.BusyLoadingError):
+            r.get("key:1")
+        info = r.info("persistence")
+        assert info["loading"] == 1 and info["loading_total_bytes"] > 0
+        assert {"loading_loaded_bytes", "loading_loaded_perc", "loading_eta_seconds"} <= set(info)
+        deadline = time.time() + 30
+        while r.info("persistence")["loading"]:
+            assert time.time() < deadline
+            time.sleep(0.05)
+        assert r.dbsize() == 3000 and r.get("key:2999") == b"v"
+    finally:
+        server.stop()

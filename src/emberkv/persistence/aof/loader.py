@@ -63,8 +63,9 @@ class AofLoader:
         self.base_size = 0
         self.total_size = 0
 
-    def steps(self, slice_bytes: int | None) -> Generator[None, None, str]:
-        """Load everything, yielding between slices; returns NOT_EXIST, EMPTY, LOADED or TRUNCATED.
+    def steps(self, slice_bytes: int | None) -> Generator[int, None, str]:
+        """Load everything, yielding between slices (how many keys or commands the slice loaded);
+        returns NOT_EXIST, EMPTY, LOADED or TRUNCATED.
         Raises AofLoadError."""
         files = self.manifest.load_order()
         if not files:
@@ -113,7 +114,7 @@ class AofLoader:
     def _path(self, f: AofFile) -> str:
         return os.path.join(self.dir, f.name)
 
-    def _load_file(self, f: AofFile, last: bool, slice_bytes: int | None) -> Generator[None, None, bool]:
+    def _load_file(self, f: AofFile, last: bool, slice_bytes: int | None) -> Generator[int, None, bool]:
         """Load one file; True when its torn tail was cut off."""
         path = self._path(f)
         try:
@@ -135,7 +136,7 @@ class AofLoader:
                 fh.seek(0)
             return (yield from self._load_commands(fh, f, offset, size, last, slice_bytes))
 
-    def _load_rdb_part(self, fh, f: AofFile, size: int, slice_bytes: int | None) -> Generator[None, None, int]:
+    def _load_rdb_part(self, fh, f: AofFile, size: int, slice_bytes: int | None) -> Generator[int, None, int]:
         server = self.server
         old_style = f.name == self.appendfilename
         server.log.notice("Reading RDB preamble from AOF file..." if old_style
@@ -143,9 +144,11 @@ class AofLoader:
         stats = LoadStats()
         try:
             reader = RdbReader(fh, encoding_limits(server.config), server.config["rdbchecksum"], size)
+            keys = 0
             while not reader.load_into(server.keyspace, None, stats, slice_bytes):
                 self._progress(reader.bytes_read)
-                yield
+                yield stats.keys_loaded - keys
+                keys = stats.keys_loaded
         except RdbError as exc:
             what = "RDB preamble of the AOF file" if old_style else "RDB base file"
             raise AofLoadError(f"Error reading the {what} {f.name}, AOF loading aborted: {exc.reason} at "
@@ -156,22 +159,24 @@ class AofLoader:
         return reader.bytes_read
 
     def _load_commands(self, fh, f: AofFile, offset: int, size: int, last: bool,
-                       slice_bytes: int | None) -> Generator[None, None, bool]:
+                       slice_bytes: int | None) -> Generator[int, None, bool]:
         reader = AofReader(offset)
         replay = self.replay
         ks = self.server.keyspace
         ks.now_ms = LOAD_CLOCK_MS
-        since_yield = 0
+        since_yield = commands = 0
+        read_size = min(READ_CHUNK, slice_bytes or READ_CHUNK)
         try:
-            while chunk := fh.read(READ_CHUNK):
+            while chunk := fh.read(read_size):
                 reader.feed(chunk)
                 for start, items in reader.batches():
                     replay.run(items, start)
+                    commands += len(items)
                 since_yield += len(chunk)
                 if slice_bytes is not None and since_yield >= slice_bytes:
-                    since_yield = 0
                     self._progress(reader.offset)
-                    yield
+                    yield commands
+                    since_yield = commands = 0
                     ks.now_ms = LOAD_CLOCK_MS  # clients served in between set the clock
         except AofFormatError as exc:
             if not (last and self._torn_by_nul(fh, reader.offset, exc.offset, size)):

@@ -20,7 +20,7 @@ from emberkv.persistence.aof.resp_base import RespBaseWriter
 from emberkv.persistence.aof.rewrite import aof_base_aux, remove_stale_temp_files
 from emberkv.persistence.aof.writer import open_incr
 from emberkv.persistence.files import AtomicFile, fsync_dir
-from emberkv.persistence.loading import SLICE_BYTES
+from emberkv.persistence.loading import DELAYED_SLICE_BYTES
 from emberkv.persistence.rdb.writer import rdb_save_keyspace
 from emberkv.persistence.saving import encoding_limits
 
@@ -34,16 +34,24 @@ async def start_aof(svc: AofService) -> None:
     """appendonly yes at start-up: load the AOF (never dump.rdb) and open it. Raises AofLoadError."""
     remove_stale_temp_files(os.getcwd())
     _upgrade_old_style(svc)
-    loader = AofLoader(svc.server, svc.dir, svc.manifest, svc.appendfilename)
-    steps = loader.steps(SLICE_BYTES)
+    server, config = svc.server, svc.config
+    loader = AofLoader(server, svc.dir, svc.manifest, svc.appendfilename)
+    # key-load-delay (µs per key or command) is a test knob: a small log loads slowly enough to watch
+    # -LOADING and the loading_* fields.
+    delay_us = max(0, config["key-load-delay"])
+    steps = loader.steps(DELAYED_SLICE_BYTES if delay_us else config["loading-process-events-interval-bytes"])
     started = time.time()
     while True:
         try:
-            next(steps)
+            loaded = next(steps)
         except StopIteration as done:
             result = done.value
             break
-        await asyncio.sleep(0)
+        await asyncio.sleep(delay_us * loaded / 1_000_000)
+        if server.shutdown_event.is_set():
+            steps.close()
+            server.log.warning("Loading stopped by a shutdown request.")
+            return
     if result not in (NOT_EXIST, EMPTY):
         svc.server.log.notice(f"DB loaded from append only file: {time.time() - started:.3f} seconds")
     svc.log.policy = str(svc.config["appendfsync"])
