@@ -41,11 +41,14 @@ def encoding_limits(config) -> EncodingLimits:
 
 
 def rdb_aux(server: Server, aof_base: bool = False) -> dict:
-    return {
-        b"redis-ver": REDIS_COMPAT_VERSION, b"redis-bits": 64, b"ctime": int(time.time()),
-        b"used-mem": rss_bytes(), b"repl-stream-db": 0, b"repl-id": server.run_id,
-        b"repl-offset": 0, b"aof-base": int(aof_base),
-    }
+    """The AUX fields of a file this server writes. Like Redis, the replication fields only once
+    there is replication state (a replica has synced from this server)."""
+    aux: dict = {b"redis-ver": REDIS_COMPAT_VERSION, b"redis-bits": 64, b"ctime": int(time.time()),
+                 b"used-mem": rss_bytes()}
+    if getattr(server, "replication", None) is not None:
+        aux.update({b"repl-stream-db": 0, b"repl-id": server.run_id, b"repl-offset": 0})
+    aux[b"aof-base"] = int(aof_base)
+    return aux
 
 
 class _FailedStart:
