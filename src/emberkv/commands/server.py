@@ -83,7 +83,8 @@ def config_resetstat(c, argv):
 
     for cmd in COMMANDS.values():
         for entry in [cmd, *cmd.subcommands.values()]:
-            entry.calls = entry.usec = entry.rejected_calls = entry.failed_calls = 0
+            entry.calls = entry.rejected_calls = entry.failed_calls = 0
+            entry.seconds = 0.0
     c.server.stats.reset()
     c.ks.stat_expired_keys = c.ks.stat_keyspace_hits = c.ks.stat_keyspace_misses = 0
     return OK

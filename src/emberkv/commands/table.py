@@ -49,8 +49,8 @@ class Command:
 
     __slots__ = (
         "name", "fullname", "arity", "flags", "first_key", "last_key", "step", "handler", "group",
-        "getkeys", "subcommands", "summary", "is_write", "calls", "usec", "rejected_calls",
-        "failed_calls",
+        "getkeys", "subcommands", "summary", "is_write", "calls", "seconds", "rejected_calls",
+        "failed_calls", "fast_path",
     )
 
     def __init__(
@@ -66,13 +66,17 @@ class Command:
         self.handler = handler
         self.group = group
         self.getkeys = getkeys
-        self.subcommands: dict[bytes, Command] = {}
+        self.subcommands: dict[bytes, Command] = {}  # a container command clears fast_path
         self.summary = summary
         self.is_write = WRITE in flags
+        # Statistics for INFO commandstats; time is summed as float seconds (cheapest per call).
         self.calls = 0
-        self.usec = 0
+        self.seconds = 0.0
         self.rejected_calls = 0
         self.failed_calls = 0
+        # The exact argument count of a command without subcommands, for the dispatcher's fast path
+        # (0 when the command takes a variable count or has subcommands).
+        self.fast_path = arity if arity > 0 else 0
 
     def arity_ok(self, argc: int) -> bool:
         return argc == self.arity if self.arity > 0 else argc >= -self.arity
@@ -131,4 +135,5 @@ def container(name: str, group: str = "server", summary: str = "") -> Command:
     if entry is None:
         entry = Command(name, -2, frozenset(), (0, 0, 0), None, group, None, summary)
         COMMANDS[name.encode()] = entry
+    entry.fast_path = 0
     return entry

@@ -46,7 +46,8 @@ def lookup(argv: list[bytes]) -> Command:
 def process_command(c: Client, argv: list[bytes]) -> None:
     """Check and run one command from client c; its reply goes to c.out."""
     cmd = COMMANDS.get(argv[0].lower())
-    if cmd is None or cmd.subcommands or not cmd.arity_ok(len(argv)):
+    # Fast path: a plain command with its exact argument count; everything else goes by lookup().
+    if cmd is None or cmd.fast_path != len(argv) and (cmd.subcommands or not cmd.arity_ok(len(argv))):
         try:
             cmd = lookup(argv)
         except CommandError as exc:
@@ -116,7 +117,7 @@ def call(c: Client, cmd: Command, argv: list[bytes]) -> None:
             c.out.append(b":%d\r\n" % reply)
         else:
             c.encode(reply, c.out)
-    cmd.usec += int((_perf() - start) * 1_000_000)
+    cmd.seconds += _perf() - start
     cmd.calls += 1
     if ks.dirty != dirty and cmd.is_write and server.effect_feeds:
         if c.propagate_as is None:

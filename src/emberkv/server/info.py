@@ -205,10 +205,11 @@ def _commandstats(server: Server) -> list[tuple[str, object]]:
     fields = []
     for cmd in _all_commands():
         if cmd.calls or cmd.rejected_calls or cmd.failed_calls:
-            per = cmd.usec / cmd.calls if cmd.calls else 0.0
+            usec = int(cmd.seconds * 1_000_000)
+            per = usec / cmd.calls if cmd.calls else 0.0
             fields.append((
                 f"cmdstat_{cmd.fullname}",
-                f"calls={cmd.calls},usec={cmd.usec},usec_per_call={per:.2f},"
+                f"calls={cmd.calls},usec={usec},usec_per_call={per:.2f},"
                 f"rejected_calls={cmd.rejected_calls},failed_calls={cmd.failed_calls}",
             ))
     return fields
