@@ -55,8 +55,21 @@ class Server:
     def __init__(self, workdir: Path, port: int) -> None:
         self.workdir, self.port = workdir, port
         self.proc: subprocess.Popen | None = None
+        self.moves = 0
 
     def start(self, timeout: float = 60) -> bool:
+        """Start the server and wait until it has loaded. On a shared machine another process may
+        take the port while the server is down: then it moves to a new port (counted apart)."""
+        for _ in range(5):
+            outcome = self._start_once(timeout)
+            if outcome != "port taken":
+                return outcome == "ok"
+            self.kill()
+            self.port = free_port()
+            self.moves += 1
+        return False
+
+    def _start_once(self, timeout: float) -> str:
         argv = [sys.executable, "-m", "emberkv", "--port", str(self.port), "--dir", str(self.workdir),
                 "--save", "", "--appendonly", "yes", "--appendfsync", "always",
                 "--auto-aof-rewrite-min-size", "256kb", "--auto-aof-rewrite-percentage", "50",
@@ -67,14 +80,19 @@ class Server:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                return False
+                log = (self.workdir / "emberkv.log").read_text(errors="replace").splitlines()[-3:]
+                return "port taken" if any("Could not create server TCP listening socket" in line
+                                           for line in log) else "failed"
             try:
-                if connect(self.port, 2).info("persistence")["loading"] == 0:
-                    return True
+                r = connect(self.port, 2)
+                if r.info("persistence")["loading"] == 0:
+                    if r.info("server")["process_id"] != self.proc.pid:
+                        return "port taken"  # someone else answers on our port
+                    return "ok"
             except redis.RedisError:
                 pass
             time.sleep(0.05)
-        return False
+        return "failed"
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -170,8 +188,7 @@ def verify(port: int, writers: list[Writer]) -> tuple[int, int, list[str]]:
 
 def campaign(kills: int, writers_n: int, seed: int, workdir: Path, quiet: bool) -> dict:
     rng = random.Random(seed)
-    port = free_port()
-    server = Server(workdir, port)
+    server = Server(workdir, free_port())
     stats = {"kills": 0, "kills during a rewrite": 0, "failed restarts": 0, "acknowledged writes checked": 0,
              "acknowledged writes lost": 0, "writes sent": 0, "redis-check-aof failures": 0}
     state = [(0, 0, 0) for _ in range(writers_n)]
@@ -180,6 +197,7 @@ def campaign(kills: int, writers_n: int, seed: int, workdir: Path, quiet: bool) 
         return stats
     started = time.time()
     for round_no in range(kills):
+        port = server.port
         writers = [Writer(i, port, random.Random(rng.random()), *state[i]) for i in range(writers_n)]
         for w in writers:
             w.start()
@@ -211,7 +229,7 @@ def campaign(kills: int, writers_n: int, seed: int, workdir: Path, quiet: bool) 
             server.kill()
             if not server.start():
                 break
-        checked, lost, problems = verify(port, writers)
+        checked, lost, problems = verify(server.port, writers)
         stats["acknowledged writes checked"] += checked
         stats["acknowledged writes lost"] += lost
         for p in problems:
@@ -221,12 +239,13 @@ def campaign(kills: int, writers_n: int, seed: int, workdir: Path, quiet: bool) 
                                    capture_output=True, text=True)
             stats["redis-check-aof failures"] += check.returncode != 0
         # Continue from what the server holds now (an unacknowledged write may have made it).
-        r = connect(port)
+        r = connect(server.port)
         state = [(int(r.get(f"c:{w.wid}") or 0), w.key_seq, int(r.get(f"t:{w.wid}") or 0)) for w in writers]
         if not quiet:
             print(f"round {round_no + 1}/{kills}: {sum(w.ops for w in writers)} writes, "
                   f"lost so far {stats['acknowledged writes lost']}", flush=True)
     server.stop()
+    stats["restarts moved to another port (taken by another process)"] = server.moves
     stats["seconds"] = round(time.time() - started, 1)
     return stats
 
