@@ -51,6 +51,13 @@ def rdb_aux(server: Server, aof_base: bool = False) -> dict:
     return aux
 
 
+def _cwd(server: Server) -> str:
+    try:
+        return os.getcwd()
+    except OSError:  # the directory was removed under us: the configured name is all we have
+        return server.config["dir"]
+
+
 class _FailedStart:
     """Stands in for the snapshot of a BGSAVE that failed before it began, until the failure is
     reported on the next loop turn (so BGSAVE still answers "started", as Redis does)."""
@@ -116,7 +123,7 @@ class RdbSaver:
             return AtomicFile(self.path, name)
         except OSError as exc:
             self.server.log.warning(f"Failed opening the temp RDB file {name} (in server root dir "
-                                    f"{os.getcwd()}) for saving: {exc.strerror}")
+                                    f"{_cwd(self.server)}) for saving: {exc.strerror}")
             raise
 
     def _writer(self, f) -> RdbWriter:
