@@ -216,3 +216,14 @@ def test_timestamps_annotate_the_log_once_per_second(tmp_path, monkeypatch):
         assert b"#TS:1795211337\r\n*3\r\n$3\r\nSET\r\n$3\r\nts3" in data
     finally:
         h.close()
+
+
+@pytest.mark.parametrize("setup, command, expected", [
+    ([("SET", "b", "1")], ("RENAME", "b", "a"), [[b"RENAME", b"b", b"a"]]),
+    ([("SET", "b", "1"), ("SET", "a", "2")], ("RENAME", "b", "a"), [[b"RENAME", b"b", b"a"]]),
+    ([("SET", "b", "1", "EX", "100")], ("RENAME", "b", "a"), [[b"RENAME", b"b", b"a"]]),
+    ([("SET", "b", "1")], ("RENAMENX", "b", "a"), [[b"RENAMENX", b"b", b"a"]]),
+    ([("SET", "b", "1"), ("SET", "a", "2")], ("RENAMENX", "b", "a"), []),
+])
+def test_rename_is_logged_whether_or_not_the_target_existed(aof, setup, command, expected):
+    assert logged(aof, setup, command) == expected

@@ -169,12 +169,13 @@ def _rename(c, src: bytes, dst: bytes, nx: bool) -> bool:
     if nx and ks.exists(db, dst):
         return False
     when = db.expires.get(src)
+    dirty = ks.dirty
     ks.delete_key(db, dst)
     ks.delete_key(db, src)
     ks.set_key(db, dst, value)
     if when is not None:
         ks.set_expire(db, dst, when)
-    ks.dirty -= 2 if when is None else 3  # one logical change, as Redis counts it
+    ks.dirty = dirty + 1  # one logical change, as Redis counts it (and the AOF must see a change)
     ks.notify(NOTIFY_GENERIC, b"rename_from", db, src)
     ks.notify(NOTIFY_GENERIC, b"rename_to", db, dst)
     ks.signal_ready(db, dst)
