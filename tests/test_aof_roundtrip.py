@@ -62,7 +62,7 @@ def server(tmp_path_factory):
     os.chdir(cwd)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(commands=st.lists(command(), min_size=1, max_size=40), rewrite_at=st.integers(min_value=-1, max_value=40))
 def test_loading_the_aof_gives_back_the_dataset(server, commands, rewrite_at):
     c = server.client()
