@@ -473,3 +473,29 @@ def test_dump_rdb_written_by_save_reads_with_every_record_once(ember):
     with (server.dir / "dump.rdb").open("rb") as f:
         keys = [e.key for e in RdbReader(f).entries()]
     assert len(keys) == len(set(keys)) == r.dbsize()
+
+
+def schedule_script(server) -> list:
+    r = server.client()
+    fill(r, 5)
+    out = [raw(server.port, ("BGREWRITEAOF",), ("BGSAVE",), ("BGSAVE", "SCHEDULE"), ("BGSAVE", "SCHEDULE"))]
+    out[0] = [str(x) if isinstance(x, Exception) else x for x in out[0]]
+    wait_for(lambda: persistence(r)["aof_rewrite_in_progress"] == 0, timeout=30, what="the rewrite's end")
+    wait_for(lambda: persistence(r)["rdb_saves"] == 1 and bgsave_done(r), timeout=30,
+             what="the scheduled BGSAVE")
+    out.append(persistence(r)["rdb_last_bgsave_status"])
+    return out
+
+
+@pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed (CI installs it)")
+def test_bgsave_schedule_waits_for_a_running_aof_rewrite_as_in_redis(ember, tmp_path):
+    options = ("--appendonly", "yes", "--rdb-key-save-delay", "100000")
+    ours = ember(*options)
+    theirs = start_redis(tmp_path / "redis", *options)
+    try:
+        mine = schedule_script(ours)
+        assert mine == schedule_script(theirs)
+        assert mine[0][1].startswith("ERR Another child process is active")
+        assert mine[0][2] == b"Background saving scheduled"
+    finally:
+        theirs.stop()
