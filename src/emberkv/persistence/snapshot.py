@@ -4,12 +4,15 @@ CPython cannot fork a snapshot cheaply (a child that walks the data writes every
 the kernel copies most of the heap), so emberkv snapshots in-process, in small slices between client
 requests, with key-level copy-on-write:
 
-* At the start (T0) each database's key list is copied in one C-level step (a pointer per key), and
-  the snapshot keeps references to the database's ``data`` and ``expires`` dicts. FLUSHALL, FLUSHDB and
-  SWAPDB replace or move those dict objects, so the snapshot's view is unaffected by them.
-* Phase 1 groups the keys by ``hash(key) & mask`` (buckets of ~64 keys), a slice at a time, shrinking
-  the key list as it goes so the two copies never coexist in full.
-* Phase 2 writes whole buckets in bucket order, many per slice (never half a bucket, except with
+* At the start (T0) each database's key list is copied in one C-level step (a pointer per key, in
+  pieces of KEY_PIECE keys), and the snapshot keeps references to the database's ``data`` and
+  ``expires`` dicts. FLUSHALL, FLUSHDB and SWAPDB replace or move those dict objects, so the
+  snapshot's view is unaffected by them.
+* Phase 1 sorts each piece in place by ``bucket(key) = hash(key) & mask`` (~64 keys a bucket), a
+  piece per step. Sorting in place keeps the extra memory at one pointer per key: grouping the keys
+  into per-bucket lists would hold a second copy, and fragment the heap as those lists grow.
+* Phase 2 writes whole buckets in bucket order, many per slice, taking each bucket's keys from the
+  front of every sorted piece and freeing pieces as they run out (never half a bucket, except with
   ``rdb-key-save-delay``, which writes one key per step and marks those keys as written early). "Has
   the cursor passed this key?" is then answered in O(1) from the key alone: ``bucket(key) < cursor``.
 * Every change to a key goes through ``Keyspace.before_change`` → ``before_change`` here, which writes
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from itertools import islice
 from typing import Any, Protocol
 
 from emberkv.keyspace.db import Database, Keyspace
@@ -34,9 +38,12 @@ from emberkv.keyspace.values import copy_value
 
 BUCKET_SIZE = 64
 SLICE_SECONDS = 0.002  # work per slice before yielding to clients
-GROUP_SLICE = 4096  # keys grouped between two deadline checks
-BUCKETS_PER_CHUNK = 16  # buckets (~1000 keys) written between two deadline checks
-_EMPTY: list[bytes] = []  # stands in for a written bucket (never appended to)
+KEY_PIECE = 8192  # keys per piece of the start-time key list; one piece is sorted per step (~1 ms)
+# Buckets written between two deadline checks: adapted so that a chunk takes about CHUNK_SECONDS,
+# whatever the values cost to encode (a few keys of big hashes, or thousands of small strings).
+CHUNK_SECONDS = 0.0005
+MIN_CHUNK, MAX_CHUNK = 1, 1024
+_EMPTY: list[bytes] = []  # stands in for a piece written out (never appended to)
 
 
 class Encoder(Protocol):
@@ -51,27 +58,49 @@ class Encoder(Protocol):
 class _DbState:
     """One database's part of a snapshot."""
 
-    __slots__ = ("dbid", "data", "expires", "keys", "groups", "mask", "cursor", "phase",
-                 "done_early", "created", "pending", "size", "expires_size")
+    __slots__ = ("dbid", "data", "expires", "pieces", "sorted", "pos", "partial", "mask", "buckets",
+                 "cursor", "phase", "done_early", "created", "pending", "size", "expires_size")
 
     def __init__(self, db: Database) -> None:
         self.dbid = db.id
         self.data = db.data
         self.expires = db.expires
-        self.keys: list[bytes] = list(db.data)
-        self.size = len(self.keys)
+        it = iter(db.data)
+        self.pieces: list[list[bytes]] = list(iter(lambda: list(islice(it, KEY_PIECE)), []))
+        self.sorted = 0  # pieces sorted so far (phase 1)
+        self.pos: list[int] = []  # per piece, the first key not taken yet (phase 2)
+        # rdb-key-save-delay: the keys of bucket ``cursor`` not written yet, taken from the pieces.
+        self.partial: list[bytes] | None = None
+        self.size = len(db.data)
         self.expires_size = len(db.expires)
         buckets = 1
         while buckets * BUCKET_SIZE < self.size:
             buckets <<= 1
+        self.buckets = buckets
         self.mask = buckets - 1
-        self.groups: list[list[bytes]] = [[] for _ in range(buckets)] if self.size else []
         self.cursor = 0
-        self.phase = 0  # 0 not started, 1 grouping, 2 writing, 3 done
+        self.phase = 0  # 0 not started, 1 sorting, 2 writing, 3 done
         self.done_early: set[bytes] = set()
         self.created: set[bytes] = set()
         # Records hooked before this database's section began: (key, copy of value, expire).
         self.pending: list[tuple[bytes, Any, int | None]] = []
+
+    def take(self, end: int) -> list[bytes]:
+        """The keys of every bucket below ``end`` not taken yet (they lead each sorted piece)."""
+        mask, pieces, pos = self.mask, self.pieces, self.pos
+        out: list[bytes] = []
+        for i, piece in enumerate(pieces):
+            start = p = pos[i]
+            n = len(piece)
+            while p < n and hash(piece[p]) & mask < end:
+                p += 1
+            if p != start:
+                out += piece[start:p]
+                if p == n:
+                    pieces[i] = _EMPTY  # written out: free it
+                    p = 0
+                pos[i] = p
+        return out
 
 
 class Snapshot:
@@ -100,6 +129,7 @@ class Snapshot:
         # A slow consumer (a replica's socket) pauses the slices; the copy-on-write hook still runs.
         self.paused = False
         self._scheduled = False
+        self._chunk = 4
 
     # -- life cycle ------------------------------------------------------------------------------
 
@@ -178,12 +208,18 @@ class Snapshot:
                         self._finish(None)
                         return
                 if state.phase == 1:
-                    self._group(state, GROUP_SLICE)
+                    self._sort_piece(state)
                 elif one_key:
                     if self._write_one(state):
                         break
                 else:
-                    self._write_buckets(state, BUCKETS_PER_CHUNK)
+                    began = time.perf_counter()
+                    self._write_buckets(state, self._chunk)
+                    took = time.perf_counter() - began
+                    if took < CHUNK_SECONDS / 2:
+                        self._chunk = min(MAX_CHUNK, self._chunk * 2)
+                    elif took > CHUNK_SECONDS * 2:
+                        self._chunk = max(MIN_CHUNK, self._chunk // 2)
                 if deadline is not None and time.perf_counter() >= deadline:
                     break
         except BaseException as exc:  # noqa: BLE001 - disk full, encoder bug: fail this save only
@@ -204,34 +240,34 @@ class Snapshot:
                 return state
         return None
 
-    def _group(self, state: _DbState, count: int) -> None:
-        keys, groups, mask = state.keys, state.groups, state.mask
-        chunk = keys[-count:]
-        del keys[-count:]
-        for key in chunk:
-            groups[hash(key) & mask].append(key)
-        if not keys:
+    def _sort_piece(self, state: _DbState) -> None:
+        if state.sorted < len(state.pieces):
+            mask = state.mask
+            state.pieces[state.sorted].sort(key=lambda key: hash(key) & mask)
+            state.sorted += 1
+        if state.sorted == len(state.pieces):
+            state.pos = [0] * len(state.pieces)
             state.phase = 2
 
     def _write_buckets(self, state: _DbState, count: int) -> None:
         """Write the next ``count`` buckets whole. Keys are gathered first and encoded in one call:
         the hook cannot run in between, so the order within the chunk does not matter."""
-        groups, data, early = state.groups, state.data, state.done_early
-        start = state.cursor
-        end = min(start + count, len(groups))
+        end = min(state.cursor + count, state.buckets)
+        keys = state.take(end)
+        if state.partial is not None:  # the rest of a bucket begun one key at a time
+            keys += state.partial
+            state.partial = None
+        state.cursor = end
+        if end == state.buckets:
+            state.phase = 3
+        data, early = state.data, state.done_early
         items: list[tuple[bytes, Any]] = []
         append = items.append
-        for i in range(start, end):
-            bucket = groups[i]
-            groups[i] = _EMPTY
-            for key in bucket:
-                # A key no longer in data was deleted since T0: the hook wrote it before that.
-                value = data.get(key)
-                if value is not None and not (early and key in early):
-                    append((key, value))
-        state.cursor = end
-        if end == len(groups):
-            state.phase = 3
+        for key in keys:
+            # A key no longer in data was deleted since T0: the hook wrote it before that.
+            value = data.get(key)
+            if value is not None and not (early and key in early):
+                append((key, value))
         if items:
             if self._write_keys is not None:
                 self._write_keys(items, state.expires)
@@ -246,10 +282,12 @@ class Snapshot:
 
         The bucket is then only partly written, so "bucket(key) < cursor" does not cover the keys
         already written from it: they go into ``done_early``, which the hook checks first."""
-        if state.cursor >= len(state.groups):
+        if state.cursor >= state.buckets:
             state.phase = 3
             return False
-        bucket, early = state.groups[state.cursor], state.done_early
+        if state.partial is None:
+            state.partial = state.take(state.cursor + 1)
+        bucket, early = state.partial, state.done_early
         while bucket:
             key = bucket.pop()
             value = state.data.get(key)
@@ -258,6 +296,7 @@ class Snapshot:
             early.add(key)
             self._emit(key, value, state.expires.get(key) if state.expires else None)
             return True
+        state.partial = None
         state.cursor += 1
         return False
 
