@@ -142,12 +142,12 @@ class Client(asyncio.Protocol):
             self.close()
 
     def push(self, reply: Any) -> None:
-        """Send an out-of-band reply now (pub/sub messages, MONITOR lines)."""
+        """Queue an out-of-band reply (MONITOR lines). It goes through ``out`` and reply_ready like
+        every reply, so with the AOF on it leaves only after the log write that precedes it."""
         if self.closed:
             return
-        out: list[bytes] = []
-        self.encode(reply, out)
-        self.transport.write(b"".join(out))
+        self.encode(reply, self.out)
+        self.server.reply_ready(self)
 
     def protocol_error(self, reason: str) -> None:
         self.server.log.verbose(f"Protocol error ({reason}) from client: id={self.id} addr={self.addr}")

@@ -51,6 +51,8 @@ IMPLEMENTED = frozenset((
     "no-appendfsync-on-rewrite", "notify-keyspace-events", "list-max-listpack-size",
     "hash-max-listpack-entries", "hash-max-listpack-value", "set-max-intset-entries",
     "zset-max-listpack-entries", "zset-max-listpack-value", "maxmemory", "busy-reply-threshold",
+    "aof-rewrite-incremental-fsync", "aof-disable-auto-gc", "key-load-delay",
+    "loading-process-events-interval-bytes",
 ))
 
 _GLOB_CHARS = frozenset(b"*?[")
