@@ -59,13 +59,14 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
             raise RuntimeError(f"server exited with {proc.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
+                # PING answers while the dataset loads; ready means loading is over.
+                s.sendall(b"INFO persistence\r\n")
+                if b"loading:0" in s.recv(65536):
                     return
         except OSError:
             pass
         time.sleep(0.05)
-    raise RuntimeError(f"no PONG from port {port} within {timeout}s")
+    raise RuntimeError(f"port {port} not ready (answering, dataset loaded) within {timeout}s")
 
 
 def start_pair(*options: str, workdir: Path | None = None) -> tuple[Proc, Proc]:

@@ -49,13 +49,14 @@ class ServerProcess:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(64).startswith((b"+PONG", b"-LOADING")):
+                    # PING answers while the dataset loads; ready means loading is over.
+                    s.sendall(b"INFO persistence\r\n")
+                    if b"loading:0" in s.recv(65536):
                         return self
             except OSError:
                 pass
             time.sleep(0.05)
-        raise RuntimeError(f"server did not answer PING within {timeout}s:\n{self.log()}")
+        raise RuntimeError(f"server was not ready (answering, dataset loaded) within {timeout}s:\n{self.log()}")
 
     def client(self, **kwargs) -> redis.Redis:
         return redis.Redis(port=self.port, socket_timeout=10, **kwargs)
