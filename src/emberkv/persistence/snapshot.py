@@ -42,7 +42,7 @@ KEY_PIECE = 8192  # keys per piece of the start-time key list; one piece is sort
 # Buckets written between two deadline checks: adapted so that a chunk takes about CHUNK_SECONDS,
 # whatever the values cost to encode (a few keys of big hashes, or thousands of small strings).
 CHUNK_SECONDS = 0.0005
-MIN_CHUNK, MAX_CHUNK = 1, 1024
+MIN_CHUNK, FIRST_CHUNK, MAX_CHUNK = 1, 4, 1024
 _EMPTY: list[bytes] = []  # stands in for a piece written out (never appended to)
 
 
@@ -129,7 +129,7 @@ class Snapshot:
         # A slow consumer (a replica's socket) pauses the slices; the copy-on-write hook still runs.
         self.paused = False
         self._scheduled = False
-        self._chunk = 4
+        self._chunk = FIRST_CHUNK
 
     # -- life cycle ------------------------------------------------------------------------------
 
