@@ -538,3 +538,41 @@ def test_python_ignores_sigxfsz_so_rlimit_gives_efbig():
     """start_limited relies on this: a write past RLIMIT_FSIZE fails instead of killing the server."""
     code = "import signal; print(signal.getsignal(signal.SIGXFSZ) == signal.SIG_IGN)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "True"
+
+
+def test_bgsave_fsyncs_as_it_goes_and_an_error_there_fails_the_save(workdir, monkeypatch):
+    """rdb-save-incremental-fsync: a background fdatasync every few MB (here every KB). An I/O error
+    reported to one of them must fail the save even if the final fsync then succeeds."""
+    h = Persisting()
+    try:
+        for i in range(3000):
+            h.c("SET", f"k{i}", "v" * 40)
+        monkeypatch.setattr("emberkv.persistence.saving.INCREMENTAL_FSYNC_BYTES", 1024)
+        monkeypatch.setattr("emberkv.persistence.rdb.writer.FLUSH_AT", 4096)
+        calls = []
+        real = os.fdatasync
+        monkeypatch.setattr(os, "fdatasync", lambda fd: (calls.append(fd), real(fd)))
+        h.c("BGSAVE")
+        h.wait(lambda: h.server.rdb.bgsave is None)
+        assert len(calls) > 10
+        assert b"rdb_last_bgsave_status:ok" in h.c("INFO", "persistence")
+        assert len(read_rdb(workdir / "dump.rdb").dbs[0].data) == 3000
+
+        def failing(fd):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+        monkeypatch.setattr(os, "fdatasync", failing)
+        before = (workdir / "dump.rdb").read_bytes()
+        h.c("SET", "more", 1)
+        h.c("BGSAVE")
+        h.wait(lambda: h.server.rdb.bgsave is None)
+        assert b"rdb_last_bgsave_status:err" in h.c("INFO", "persistence")
+        assert (workdir / "dump.rdb").read_bytes() == before
+        h.c("CONFIG", "SET", "rdb-save-incremental-fsync", "no")
+        h.c("CONFIG", "SET", "stop-writes-on-bgsave-error", "no")
+        h.c("SET", "more", 2)
+        h.c("BGSAVE")
+        h.wait(lambda: h.server.rdb.bgsave is None)
+        assert b"rdb_last_bgsave_status:ok" in h.c("INFO", "persistence")
+    finally:
+        h.close()

@@ -9,6 +9,7 @@ makes writes fail with MISCONF until a save succeeds).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from typing import TYPE_CHECKING
@@ -30,6 +31,7 @@ MISCONF = (
     b"Please check the Redis logs for details about the RDB error."
 )
 BGSAVE_RETRY_DELAY = 5  # seconds between automatic retries after a failed background save
+INCREMENTAL_FSYNC_BYTES = 4 * 1024 * 1024  # rdb-save-incremental-fsync: a background fsync this often
 
 
 def encoding_limits(config) -> EncodingLimits:
@@ -155,6 +157,8 @@ class RdbSaver:
             failed = self.bgsave = _FailedStart()
             server.loop.call_soon(self._bgsave_done, failed, exc)
             return
+        if server.config["rdb-save-incremental-fsync"]:
+            target.sync_in_background(server.loop, INCREMENTAL_FSYNC_BYTES)
         self.bgsave_file = target
         snapshot = Snapshot(
             server.keyspace, server.loop, self._writer(target), rdb_aux(server),
@@ -177,8 +181,16 @@ class RdbSaver:
         if error is not None:
             self._bgsave_done(owner, error)
             return
-        future = self.server.loop.run_in_executor(None, target.sync)
-        future.add_done_callback(lambda f: self._bgsave_synced(owner, target, f.exception()))
+        loop = self.server.loop
+
+        def final_sync(_=None) -> None:
+            future = loop.run_in_executor(None, target.sync)
+            future.add_done_callback(lambda f: self._bgsave_synced(owner, target, f.exception()))
+
+        if target.background_syncs:
+            asyncio.gather(*target.background_syncs, return_exceptions=True).add_done_callback(final_sync)
+        else:
+            final_sync()
 
     def _bgsave_synced(self, owner: Snapshot, target: AtomicFile, error: BaseException | None) -> None:
         if self.bgsave is not owner:
