@@ -1,13 +1,7 @@
-"""Faults around RDB files: the server never loads a damaged file, never replaces a good one with a bad
-one, and says what went wrong in one line.
-
-* Loading: a file cut at any offset, or with any one bit flipped (checksum on), is refused with the
-  file name and the byte offset, leaving nothing loaded; at start-up that stops the server (exit code 1,
-  one log line, no traceback), as does an unreadable or 0-byte file.
-* Saving: a full disk (a small tmpfs when we may mount one, else RLIMIT_FSIZE, and an injected ENOSPC
-  in-process), an unwritable or vanished directory: the old file stays intact, the temp file is gone,
-  the error is logged, ``rdb_last_bgsave_status`` is err and writes (and PING) get -MISCONF until a
-  save succeeds, unless stop-writes-on-bgsave-error is off.
+"""Saving when the disk says no: a full disk (a small tmpfs when we may mount one, else RLIMIT_FSIZE, and
+an injected ENOSPC in-process), an unwritable or vanished directory, failing fsyncs: the old file stays
+intact, the temp file is gone, the error is logged, ``rdb_last_bgsave_status`` is err and writes (and
+PING) get -MISCONF until a save succeeds, unless stop-writes-on-bgsave-error is off.
 """
 
 from __future__ import annotations
@@ -26,11 +20,8 @@ import pytest
 import redis
 
 from emberkv.persistence.files import AtomicFile
-from emberkv.persistence.loading import LoadError, load_rdb
-from emberkv.server.startup import start_persistence
-from tests.inproc import InProcessServer
+from tests.persistence_support import Persisting, bgsave_done, fill, persistence, raw, read_rdb, wait_for
 from tests.servers import REDIS_SERVER, ServerProcess, emberkv_argv, free_port, start_emberkv, start_redis
-from tests.test_persistence_saving import bgsave_done, fill, persistence, raw, read_rdb, wait_for
 
 MISCONF = (
     "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. "
@@ -40,184 +31,10 @@ MISCONF = (
 )
 
 
-class Persisting:
-    """An in-process server with persistence attached (as emberkv-server starts), in the current dir."""
-
-    def __init__(self, *options: str) -> None:
-        self.srv = InProcessServer("--appendonly", "no", *options)
-        self.server = self.srv.server
-        self.started = self.srv.loop.run_until_complete(start_persistence(self.server))
-        self.c = self.srv.client()
-
-    def wait(self, predicate, timeout: float = 10.0) -> None:
-        loop = self.srv.loop
-        deadline = loop.time() + timeout
-        while not predicate():
-            assert loop.time() < deadline, "condition not reached in time"
-            self.srv.advance(0.005)
-
-    def close(self) -> None:
-        self.srv.close()
-
-
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-def sample_file(path: Path, keys: int = 40) -> bytes:
-    """A small RDB of every type, written by our own SAVE."""
-    h = Persisting()
-    try:
-        c = h.c
-        for i in range(keys):
-            c("SET", f"s{i}", f"value {i}" * (i % 4 + 1))
-        c("RPUSH", "list", *range(20))
-        c("HSET", "hash", "a", 1, "b", "x" * 80)
-        c("SADD", "intset", 1, 2, 3)
-        c("SADD", "set", "a", "b")
-        c("ZADD", "zset", 1, "a", 2.5, "b")
-        c("SET", "ttl", "v", "PXAT", 4102444800000)
-        c("SET", "compressible", "abc" * 100)
-        c("SELECT", 3)
-        c("SET", "other-db", 1)
-        assert c("SAVE") == b"OK"
-    finally:
-        h.close()
-    return path.read_bytes()
-
-
-def try_load(path: Path) -> tuple[str | None, int]:
-    """Load path at start-up in-process: (the LoadError line or None, keys in memory afterwards)."""
-    srv = InProcessServer()
-    try:
-        try:
-            srv.loop.run_until_complete(load_rdb(srv.server, str(path)))
-        except LoadError as exc:
-            return str(exc), sum(len(db.data) for db in srv.server.keyspace.dbs)
-        return None, sum(len(db.data) for db in srv.server.keyspace.dbs)
-    finally:
-        srv.close()
-
-
-# -- loading damaged files -----------------------------------------------------------------------
-
-def test_a_file_cut_at_any_offset_is_refused_naming_file_and_offset(workdir):
-    data = sample_file(workdir / "dump.rdb")
-    cut = workdir / "cut.rdb"
-    for size in range(len(data)):
-        cut.write_bytes(data[:size])
-        error, keys = try_load(cut)
-        assert error is not None, f"a file cut at {size} of {len(data)} bytes loaded"
-        assert str(cut) in error and " offset " in error and "\n" not in error
-        assert keys == 0
-    assert try_load(workdir / "dump.rdb") == (None, 48)
-
-
-def test_any_flipped_bit_is_refused_when_the_file_has_a_checksum(workdir):
-    data = sample_file(workdir / "dump.rdb", keys=5)
-    bad = workdir / "bad.rdb"
-    for i in range(len(data)):
-        for bit in range(8):
-            flipped = bytearray(data)
-            flipped[i] ^= 1 << bit
-            bad.write_bytes(flipped)
-            error, keys = try_load(bad)
-            assert error is not None, f"bit {bit} of byte {i} flipped and the file still loaded"
-            assert keys == 0
-
-
-def test_truncated_file_in_the_middle_of_a_big_value_names_a_later_offset(workdir):
-    data = sample_file(workdir / "dump.rdb")
-    (workdir / "cut.rdb").write_bytes(data[: len(data) - 20])
-    error, _ = try_load(workdir / "cut.rdb")
-    offset = int(error.split(" offset ")[1].split(":")[0])
-    assert 0 < offset <= len(data) - 20
-
-
-def start_fails(workdir: Path, *extra: str) -> str:
-    """Start emberkv-server in workdir; it must exit with 1. Returns what it printed."""
-    argv = emberkv_argv(free_port(), workdir, *extra)
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=workdir)
-    assert result.returncode == 1, result.stdout + result.stderr
-    output = result.stdout + result.stderr
-    assert "Traceback" not in output
-    return output
-
-
-def fatal_lines(output: str) -> list[str]:
-    return [line for line in output.splitlines() if " # " in line and "dump.rdb" in line]
-
-
-@pytest.mark.parametrize("damage", ["empty", "header only", "cut in a key", "checksum", "flipped bit",
-                                    "garbage", "newer version", "stream"])
-def test_start_up_stops_on_a_damaged_file_with_one_line(tmp_path, damage):
-    workdir = tmp_path / "server"
-    workdir.mkdir()
-    good = sample_file_in(tmp_path)
-    damaged = {
-        "empty": b"",
-        "header only": good[:9],
-        "cut in a key": good[: len(good) // 2],
-        "checksum": good[:-1] + bytes([good[-1] ^ 0x80]),
-        "flipped bit": good[:60] + bytes([good[60] ^ 4]) + good[61:],
-        "garbage": b"this is not an RDB file at all",
-        "newer version": b"REDIS0011" + good[9:],
-        "stream": stream_fixture(),
-    }[damage]
-    (workdir / "dump.rdb").write_bytes(damaged)
-    output = start_fails(workdir)
-    lines = fatal_lines(output)
-    assert len(lines) == 1, output
-    assert str(workdir / "dump.rdb") in lines[0] and " offset " in lines[0]
-    assert "Ready to accept connections" not in output
-    assert (workdir / "dump.rdb").read_bytes() == damaged  # never touched
-
-
-def sample_file_in(tmp_path: Path) -> bytes:
-    d = tmp_path / "sample"
-    d.mkdir(exist_ok=True)
-    cwd = os.getcwd()
-    os.chdir(d)
-    try:
-        return sample_file(d / "dump.rdb")
-    finally:
-        os.chdir(cwd)
-
-
-def stream_fixture() -> bytes:
-    """A valid Redis file with a stream key (a type emberkv refuses by name), else a stand-in."""
-    from tests.servers import FIXTURES
-
-    for path in sorted((FIXTURES / "rdb").rglob("*.rdb")):
-        if "stream" in path.name:
-            return path.read_bytes()
-    return b"REDIS0010\xff"  # no fixtures: a file cut before its checksum still makes the point
-
-
-def test_start_up_stops_when_the_file_cannot_be_read(tmp_path):
-    workdir = tmp_path / "server"
-    workdir.mkdir()
-    (workdir / "dump.rdb").mkdir()  # reading a directory fails even for root
-    output = start_fails(workdir)
-    lines = [line for line in output.splitlines() if "dump.rdb" in line]
-    assert len(lines) == 1 and "Is a directory" in lines[0], output
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_start_up_stops_when_the_file_is_not_readable(tmp_path):
-    workdir = tmp_path / "server"
-    workdir.mkdir()
-    (workdir / "dump.rdb").write_bytes(sample_file_in(tmp_path))
-    (workdir / "dump.rdb").chmod(0)
-    output = start_fails(workdir)
-    assert "Permission denied" in output
-
-
-def test_a_missing_file_starts_empty(emberkv):
-    assert emberkv.client().dbsize() == 0
-    assert "DB loaded from disk" not in emberkv.log()
 
 
 # -- saving onto a full disk or into an unwritable directory ---------------------------------------
@@ -508,30 +325,6 @@ def test_save_points_retry_a_failed_bgsave_only_after_five_seconds(workdir, monk
         assert h.server.persistence.rdb_saves == 2 and h.server.persistence.rdb_last_bgsave_ok
     finally:
         h.close()
-
-
-def test_startup_stops_and_keeps_nothing_for_a_damaged_file_in_process(workdir):
-    data = sample_file(workdir / "dump.rdb")
-    (workdir / "dump.rdb").write_bytes(data[:-3])
-    srv = InProcessServer("--appendonly", "no")
-    try:
-        assert srv.loop.run_until_complete(start_persistence(srv.server)) is False
-        assert all(not db.data for db in srv.server.keyspace.dbs)
-        assert not srv.server.persistence.loading
-    finally:
-        srv.close()
-
-
-def test_load_errors_never_escape_as_tracebacks(workdir, monkeypatch):
-    """Whatever the codec raises becomes one LoadError line with the file and offset."""
-    sample_file(workdir / "dump.rdb")
-
-    def broken(*args, **kwargs):
-        raise ValueError("something unexpected")
-
-    monkeypatch.setattr("emberkv.persistence.rdb.reader.RdbReader.load_into", broken)
-    error, keys = try_load(workdir / "dump.rdb")
-    assert error is not None and "something unexpected" in error and " offset " in error and keys == 0
 
 
 def test_python_ignores_sigxfsz_so_rlimit_gives_efbig():

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.persistence_support import bgsave_done, digest, wait_for
 from tests.servers import REDIS_SERVER, start_emberkv, start_redis
 from tests.test_persistence_loading import encodings
-from tests.test_persistence_saving import bgsave_done, digest, wait_for
 from tests.test_rdb_interop import populate
 
 pytestmark = [

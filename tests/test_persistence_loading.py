@@ -26,8 +26,8 @@ from emberkv.keyspace.db import Keyspace
 from emberkv.keyspace.values import HashValue, ListValue, SetValue
 from emberkv.persistence.rdb.writer import rdb_save_keyspace
 from tests.inproc import encode_request
+from tests.persistence_support import bgsave_done, digest, persistence, raw, wait_for
 from tests.servers import REDIS_SERVER, ServerProcess, emberkv_argv, free_port, redis_argv, start_emberkv
-from tests.test_persistence_saving import bgsave_done, digest, persistence, raw, wait_for
 from tests.test_rdb_interop import populate
 
 
