@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from tests.inproc import InProcessServer
 from tests.servers import FIXTURES, REDIS_SERVER, start_emberkv, start_redis
+
+
+@pytest.fixture
+def srv():
+    """An in-process server (real dispatcher, no sockets): ``srv.client()("SET", "k", "v")``."""
+    server = InProcessServer()
+    yield server
+    server.close()
 
 
 @pytest.fixture

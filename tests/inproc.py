@@ -85,3 +85,9 @@ class InProcessServer:
 
     def close(self) -> None:
         self.loop.close()
+
+
+def err(reply) -> str:
+    """The text of an error reply; fails the test when the reply is not an error."""
+    assert isinstance(reply, hiredis.ReplyError), f"expected an error, got {reply!r}"
+    return str(reply)

@@ -4,11 +4,10 @@ Expected replies were taken from redis-server 7.0.15."""
 from __future__ import annotations
 
 import pytest
-from hiredis import ReplyError
 
 from emberkv.keyspace.db import NOTIFY_GENERIC, NOTIFY_STRING
 from emberkv.keyspace.values import ListValue
-from tests.inproc import InProcessServer
+from tests.inproc import InProcessServer, err
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 NOT_INTEGER = "ERR value is not an integer or out of range"
@@ -31,11 +30,6 @@ def srv():
 @pytest.fixture
 def c(srv):
     return srv.client()
-
-
-def err(reply) -> str:
-    assert isinstance(reply, ReplyError), f"expected an error, got {reply!r}"
-    return str(reply)
 
 
 # -- SETBIT / GETBIT -----------------------------------------------------------------------------

@@ -14,10 +14,9 @@ import time
 
 import hiredis
 import pytest
-from hiredis import ReplyError
 
 from emberkv.keyspace.db import NOTIFY_GENERIC, NOTIFY_LIST
-from tests.inproc import InProcessServer, encode_request
+from tests.inproc import InProcessServer, encode_request, err
 from tests.servers import REDIS_SERVER, start_emberkv, start_redis
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
@@ -27,22 +26,10 @@ SYNTAX = "ERR syntax error"
 
 
 @pytest.fixture
-def srv():
-    server = InProcessServer()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def effects(srv):
     seen: list[list[bytes]] = []
     srv.server.effect_feeds.append(lambda batch, multi: seen.extend(argv for _, argv in batch))
     return seen
-
-
-def err(reply) -> str:
-    assert isinstance(reply, ReplyError), f"expected an error, got {reply!r}"
-    return str(reply)
 
 
 def raw(client, *args) -> bytes:
@@ -464,7 +451,6 @@ def test_net_client_unblock(connect):
 
 
 def test_swapdb_wakes_a_client_blocked_on_a_key_it_brings_in():
-    from tests.inproc import InProcessServer
 
     srv = InProcessServer()
     waiter, writer = srv.client(), srv.client()

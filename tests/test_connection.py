@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.inproc import InProcessServer
-
-
-@pytest.fixture
-def srv():
-    server = InProcessServer()
-    yield server
-    server.close()
 
 
 def test_ping_and_echo(srv):

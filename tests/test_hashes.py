@@ -7,10 +7,9 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from hiredis import ReplyError
 
 from emberkv.keyspace.db import NOTIFY_GENERIC, NOTIFY_HASH
-from tests.inproc import InProcessServer
+from tests.inproc import err
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 NOT_INTEGER = "ERR value is not an integer or out of range"
@@ -19,13 +18,6 @@ SYNTAX = "ERR syntax error"
 INT64_MIN = str(-(2**63))
 INT64_MAX = str(2**63 - 1)
 LONG = "x" * 65
-
-
-@pytest.fixture
-def srv():
-    server = InProcessServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture
@@ -49,11 +41,6 @@ def effects(srv):
     seen: list[list[bytes]] = []
     srv.server.effect_feeds.append(lambda batch, multi: seen.extend(argv for _, argv in batch))
     return seen
-
-
-def err(reply) -> str:
-    assert isinstance(reply, ReplyError), f"expected an error, got {reply!r}"
-    return str(reply)
 
 
 def encoding(c, key: str = "h") -> bytes:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from hiredis import ReplyError
 
-from tests.inproc import InProcessServer
+from tests.inproc import InProcessServer, err
 
 
 @pytest.fixture
@@ -15,11 +14,6 @@ def c():
     srv = InProcessServer()
     yield srv.client()
     srv.close()
-
-
-def err(reply) -> str:
-    assert isinstance(reply, ReplyError), f"expected an error, got {reply!r}"
-    return str(reply)
 
 
 def test_del_counts_only_existing_keys(c):

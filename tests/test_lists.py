@@ -5,10 +5,9 @@ redis-server 7.0.15. Blocking pops are in test_blocking.py."""
 from __future__ import annotations
 
 import pytest
-from hiredis import ReplyError
 
 from emberkv.keyspace.db import NOTIFY_GENERIC, NOTIFY_LIST
-from tests.inproc import InProcessServer
+from tests.inproc import err
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 NOT_INTEGER = "ERR value is not an integer or out of range"
@@ -16,13 +15,6 @@ NOT_POSITIVE = "ERR value is out of range, must be positive"
 SYNTAX = "ERR syntax error"
 INT64_MIN = str(-(2**63))
 INT64_MAX = str(2**63 - 1)
-
-
-@pytest.fixture
-def srv():
-    server = InProcessServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture
@@ -46,11 +38,6 @@ def effects(srv):
     seen: list[list[bytes]] = []
     srv.server.effect_feeds.append(lambda batch, multi: seen.extend(argv for _, argv in batch))
     return seen
-
-
-def err(reply) -> str:
-    assert isinstance(reply, ReplyError), f"expected an error, got {reply!r}"
-    return str(reply)
 
 
 def items(c, key: str = "l") -> list[bytes]:

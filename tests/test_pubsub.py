@@ -6,16 +6,7 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
-from tests.inproc import InProcessServer, encode_request
-
-
-@pytest.fixture
-def srv():
-    server = InProcessServer()
-    yield server
-    server.close()
+from tests.inproc import encode_request
 
 
 def raw(srv, client, *args) -> bytes:

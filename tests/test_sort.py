@@ -5,23 +5,15 @@ values were taken from redis-server 7.0.15."""
 from __future__ import annotations
 
 import pytest
-from hiredis import ReplyError
 
 from emberkv.keyspace.db import NOTIFY_GENERIC, NOTIFY_LIST
 from emberkv.keyspace.values import HashValue, ListValue, SetValue
-from tests.inproc import InProcessServer
+from tests.inproc import err
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 NOT_INTEGER = "ERR value is not an integer or out of range"
 SYNTAX = "ERR syntax error"
 NOT_DOUBLE = "ERR One or more scores can't be converted into double"
-
-
-@pytest.fixture
-def srv():
-    server = InProcessServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture
@@ -38,11 +30,6 @@ def put(srv):
 def c(srv, put):
     put("l", ListValue([b"3", b"1", b"2", b"10"]))
     return srv.client()
-
-
-def err(reply) -> str:
-    assert isinstance(reply, ReplyError), f"expected an error, got {reply!r}"
-    return str(reply)
 
 
 def int_set(*members: int) -> SetValue:

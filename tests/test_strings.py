@@ -7,11 +7,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from hiredis import ReplyError
 
 from emberkv.keyspace.db import NOTIFY_EXPIRED, NOTIFY_GENERIC, NOTIFY_STRING
 from emberkv.keyspace.values import ListValue
-from tests.inproc import InProcessServer
+from tests.inproc import InProcessServer, err
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 NOT_INTEGER = "ERR value is not an integer or out of range"
@@ -19,13 +18,6 @@ NOT_FLOAT = "ERR value is not a valid float"
 SYNTAX = "ERR syntax error"
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
-
-
-@pytest.fixture
-def srv():
-    server = InProcessServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture
@@ -44,11 +36,6 @@ def events(srv):
     ks.notify_flags = NOTIFY_STRING | NOTIFY_GENERIC | NOTIFY_EXPIRED
     ks.notifier = lambda cls, event, db, key: seen.append((event, key))
     return seen
-
-
-def err(reply) -> str:
-    assert isinstance(reply, ReplyError), f"expected an error, got {reply!r}"
-    return str(reply)
 
 
 def now_ms() -> int:

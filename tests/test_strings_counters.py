@@ -5,12 +5,11 @@ test_differential_strings.py checks random values against a live one."""
 from __future__ import annotations
 
 import pytest
-from hiredis import ReplyError
 
 from emberkv.commands.errors import CommandError
 from emberkv.commands.longdouble import incr_long_double, parse_long_double
 from emberkv.keyspace.values import ListValue
-from tests.inproc import InProcessServer
+from tests.inproc import InProcessServer, err
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 NOT_INTEGER = "ERR value is not an integer or out of range"
@@ -28,11 +27,6 @@ def c():
     ks.add_key(ks.dbs[0], b"list", ListValue([b"x"]))
     yield srv.client()
     srv.close()
-
-
-def err(reply) -> str:
-    assert isinstance(reply, ReplyError), f"expected an error, got {reply!r}"
-    return str(reply)
 
 
 def test_incr_family_creates_and_counts(c):

@@ -8,11 +8,10 @@ import random
 import time
 
 import pytest
-from hiredis import ReplyError
 
 from emberkv.commands.strings_lcs import lcs_walk
 from emberkv.keyspace.values import ListValue
-from tests.inproc import InProcessServer
+from tests.inproc import InProcessServer, err
 
 
 @pytest.fixture
@@ -24,11 +23,6 @@ def c():
     client("MSET", "s", "Hello World", "s2", "Hi World")
     yield client
     srv.close()
-
-
-def err(reply) -> str:
-    assert isinstance(reply, ReplyError), f"expected an error, got {reply!r}"
-    return str(reply)
 
 
 def test_lcs_text_and_length(c):

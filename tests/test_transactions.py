@@ -4,17 +4,7 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from hiredis import ReplyError
-
-from tests.inproc import InProcessServer
-
-
-@pytest.fixture
-def srv():
-    server = InProcessServer()
-    yield server
-    server.close()
 
 
 def test_exec_runs_queued_commands_in_order(srv):

@@ -5,11 +5,10 @@ order, encodings, propagation and keyspace events. Expected values were taken fr
 from __future__ import annotations
 
 import pytest
-from hiredis import ReplyError
 
 from emberkv.keyspace.db import NOTIFY_GENERIC, NOTIFY_ZSET
 from emberkv.keyspace.values import ListValue, SetValue, ZSetValue
-from tests.inproc import InProcessServer, encode_request
+from tests.inproc import encode_request, err
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 NOT_INTEGER = "ERR value is not an integer or out of range"
@@ -19,13 +18,6 @@ NOT_FLOAT_RANGE = "ERR min or max is not a float"
 NOT_LEX_RANGE = "ERR min or max not valid string range item"
 INT64_MIN = str(-(2**63))
 INT64_MAX = str(2**63 - 1)
-
-
-@pytest.fixture
-def srv():
-    server = InProcessServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture
@@ -52,11 +44,6 @@ def effects(srv):
     seen: list[list[bytes]] = []
     srv.server.effect_feeds.append(lambda batch, multi: seen.extend(argv for _, argv in batch))
     return seen
-
-
-def err(reply) -> str:
-    assert isinstance(reply, ReplyError), f"expected an error, got {reply!r}"
-    return str(reply)
 
 
 def zset_of(srv, key: bytes) -> ZSetValue:
