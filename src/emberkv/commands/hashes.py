@@ -24,7 +24,6 @@ from emberkv.commands.errors import (
     OUT_OF_RANGE,
     OVERFLOW,
     SYNTAX,
-    WRONGTYPE,
     CommandError,
     wrong_arity,
 )
@@ -36,6 +35,7 @@ from emberkv.commands.longdouble import (
     parse_long_double,
 )
 from emberkv.commands.table import command
+from emberkv.commands.typed import read_typed, write_typed
 from emberkv.commands.zsets import RANDOM_REPEAT_LIMIT
 from emberkv.keyspace.db import NOTIFY_GENERIC, NOTIFY_HASH
 from emberkv.keyspace.glob import glob_match
@@ -52,18 +52,12 @@ INCR_NOT_FINITE = "ERR value is NaN or Infinity"
 
 def hash_read(c, key: bytes) -> HashValue | None:
     """The hash at key for reading (None when missing); WRONGTYPE for another type."""
-    value = c.ks.lookup_read(c.db, key)
-    if value is None or type(value) is HashValue:
-        return value
-    raise CommandError(WRONGTYPE)
+    return read_typed(c, key, HashValue)
 
 
 def hash_write(c, key: bytes) -> HashValue | None:
     """The hash at key, about to be changed in place (None when missing)."""
-    value = c.ks.lookup_write(c.db, key)
-    if value is None or type(value) is HashValue:
-        return value
-    raise CommandError(WRONGTYPE)
+    return write_typed(c, key, HashValue)
 
 
 def _hash_create(c, key: bytes) -> HashValue:

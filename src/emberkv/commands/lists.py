@@ -18,8 +18,9 @@ from __future__ import annotations
 from itertools import islice
 
 from emberkv.commands.args import INT64_MIN, parse_int, to_int_or_none
-from emberkv.commands.errors import NO_SUCH_KEY, NOT_POSITIVE, SYNTAX, WRONGTYPE, CommandError
+from emberkv.commands.errors import NO_SUCH_KEY, NOT_POSITIVE, SYNTAX, CommandError
 from emberkv.commands.table import command
+from emberkv.commands.typed import read_typed, write_typed
 from emberkv.keyspace.db import NOTIFY_GENERIC, NOTIFY_LIST
 from emberkv.keyspace.values import ListValue
 from emberkv.protocol.replies import NULL_ARRAY, OK
@@ -37,18 +38,12 @@ MAXLEN_NEGATIVE = "ERR MAXLEN can't be negative"
 
 def list_read(c, key: bytes) -> ListValue | None:
     """The list at key for reading (None when missing); WRONGTYPE for another type."""
-    value = c.ks.lookup_read(c.db, key)
-    if value is None or type(value) is ListValue:
-        return value
-    raise CommandError(WRONGTYPE)
+    return read_typed(c, key, ListValue)
 
 
 def list_write(c, key: bytes) -> ListValue | None:
     """The list at key, about to be changed in place (None when missing)."""
-    value = c.ks.lookup_write(c.db, key)
-    if value is None or type(value) is ListValue:
-        return value
-    raise CommandError(WRONGTYPE)
+    return write_typed(c, key, ListValue)
 
 
 def push_elements(c, key: bytes, lst: ListValue | None, elements, left: bool) -> int:

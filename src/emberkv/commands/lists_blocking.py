@@ -17,7 +17,7 @@ from __future__ import annotations
 from emberkv.commands.args import parse_int
 from emberkv.commands.errors import SYNTAX, WRONGTYPE, CommandError
 from emberkv.commands.lists import list_write, pop_many, popped, push_elements
-from emberkv.commands.table import COMMANDS, command
+from emberkv.commands.table import COMMANDS, command, numkeys_getkeys
 from emberkv.commands.zsets_pop import COUNT_NOT_POSITIVE, NUMKEYS_NOT_POSITIVE, parse_timeout
 from emberkv.keyspace.values import ListValue
 from emberkv.protocol.replies import NULL_ARRAY
@@ -107,24 +107,13 @@ def _parse_mpop(argv: list[bytes], numkeys_at: int) -> tuple[list[bytes], bool, 
     return argv[numkeys_at + 1:where_at], left, count or 1
 
 
-def _mpop_getkeys(numkeys_at: int):
-    def getkeys(argv: list[bytes]) -> list[int]:
-        try:
-            numkeys = int(argv[numkeys_at])
-        except (IndexError, ValueError):
-            return []
-        return list(range(numkeys_at + 1, min(numkeys_at + 1 + max(numkeys, 0), len(argv))))
-
-    return getkeys
-
-
 def _mpop_from(c, key: bytes, lst: ListValue, count: int, left: bool) -> list:
     items = pop_many(c, key, lst, count, left)
     c.propagate_as = [[_POP[left], key, b"%d" % len(items)]]
     return [key, items]
 
 
-@command("lmpop", -4, "write movablekeys", group="list", getkeys=_mpop_getkeys(1))
+@command("lmpop", -4, "write movablekeys", group="list", getkeys=numkeys_getkeys(1))
 def lmpop(c, argv):
     """Pop up to count elements from one end of the first non-empty list among several keys."""
     keys, left, count = _parse_mpop(argv, 1)
@@ -163,7 +152,7 @@ def _bpop(c, argv: list[bytes], left: bool):
     return c.server.blocking.block(c, keys, deadline, cmd, argv)
 
 
-@command("blmpop", -5, "write blocking movablekeys", group="list", getkeys=_mpop_getkeys(2))
+@command("blmpop", -5, "write blocking movablekeys", group="list", getkeys=numkeys_getkeys(2))
 def blmpop(c, argv):
     """LMPOP that waits until one of the keys has elements to give."""
     keys, left, count = _parse_mpop(argv, 2)

@@ -26,7 +26,8 @@ from emberkv.commands.errors import (
     CommandError,
 )
 from emberkv.commands.keys import CURSORS, parse_scan_options
-from emberkv.commands.table import command
+from emberkv.commands.table import command, numkeys_getkeys
+from emberkv.commands.typed import read_typed, write_typed
 from emberkv.commands.zsets import RANDOM_REPEAT_LIMIT
 from emberkv.keyspace.db import NOTIFY_GENERIC, NOTIFY_SET
 from emberkv.keyspace.glob import glob_match
@@ -47,18 +48,12 @@ RANDOM_WALK_LIMIT = 4096
 
 def set_read(c, key: bytes) -> SetValue | None:
     """The set at key for reading (None when missing); WRONGTYPE for another type."""
-    value = c.ks.lookup_read(c.db, key)
-    if value is None or type(value) is SetValue:
-        return value
-    raise CommandError(WRONGTYPE)
+    return read_typed(c, key, SetValue)
 
 
 def set_write(c, key: bytes) -> SetValue | None:
     """The set at key, about to be changed in place (None when missing)."""
-    value = c.ks.lookup_write(c.db, key)
-    if value is None or type(value) is SetValue:
-        return value
-    raise CommandError(WRONGTYPE)
+    return write_typed(c, key, SetValue)
 
 
 def _all_integers(members) -> bool:
@@ -370,15 +365,7 @@ def sdiffstore(c, argv):
     return _store(c, argv[1], _difference(_sources(c, argv[2:])), b"sdiffstore")
 
 
-def _sintercard_keys(argv: list[bytes]) -> list[int]:
-    try:
-        numkeys = int(argv[1])
-    except (IndexError, ValueError):
-        return []
-    return list(range(2, min(2 + max(numkeys, 0), len(argv))))
-
-
-@command("sintercard", -3, "readonly movablekeys", group="set", getkeys=_sintercard_keys)
+@command("sintercard", -3, "readonly movablekeys", group="set", getkeys=numkeys_getkeys(1))
 def sintercard(c, argv):
     """Size of the intersection of several sets, counting no further than an optional LIMIT."""
     numkeys = parse_int(argv[1], NUMKEYS_NOT_POSITIVE)

@@ -129,6 +129,21 @@ def command(
     return register
 
 
+def numkeys_getkeys(numkeys_at: int, dest: bool = False) -> GetKeys:
+    """Key positions of commands whose keys follow a count (``ZUNIONSTORE dst 2 a b``, ``LMPOP 2 a b``):
+    the ``argv[numkeys_at]`` positions after it, preceded by the destination argv[1] when ``dest``."""
+
+    def getkeys(argv: list[bytes]) -> list[int]:
+        try:
+            numkeys = int(argv[numkeys_at])
+        except (IndexError, ValueError):
+            return []
+        keys = list(range(numkeys_at + 1, min(numkeys_at + 1 + max(numkeys, 0), len(argv))))
+        return [1, *keys] if dest else keys
+
+    return getkeys
+
+
 def container(name: str, group: str = "server", summary: str = "") -> Command:
     """The container command ``name`` (CONFIG, CLIENT, OBJECT, ...), created on first use."""
     entry = COMMANDS.get(name.encode())

@@ -20,6 +20,7 @@ from emberkv.commands.args import INT64_MAX, parse_float, parse_int
 from emberkv.commands.errors import SYNTAX, WRONGTYPE, CommandError
 from emberkv.commands.keys import CURSORS, parse_scan_options
 from emberkv.commands.table import command
+from emberkv.commands.typed import read_typed, write_typed
 from emberkv.keyspace.db import NOTIFY_GENERIC, NOTIFY_ZSET
 from emberkv.keyspace.glob import glob_match
 from emberkv.keyspace.scan import parse_cursor
@@ -37,18 +38,12 @@ RANDOM_REPEAT_LIMIT = 1 << 24
 
 def zset_read(c, key: bytes) -> ZSetValue | None:
     """The sorted set at key for reading (None when missing); WRONGTYPE for another type."""
-    value = c.ks.lookup_read(c.db, key)
-    if value is None or type(value) is ZSetValue:
-        return value
-    raise CommandError(WRONGTYPE)
+    return read_typed(c, key, ZSetValue)
 
 
 def zset_write(c, key: bytes) -> ZSetValue | None:
     """The sorted set at key, about to be changed in place (None when missing)."""
-    value = c.ks.lookup_write(c.db, key)
-    if value is None or type(value) is ZSetValue:
-        return value
-    raise CommandError(WRONGTYPE)
+    return write_typed(c, key, ZSetValue)
 
 
 def build_zset(c, pairs: list[tuple[float, bytes]]) -> ZSetValue:

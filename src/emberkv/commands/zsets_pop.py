@@ -17,7 +17,7 @@ import math
 from emberkv.commands.args import parse_int
 from emberkv.commands.errors import NOT_POSITIVE, SYNTAX, WRONGTYPE, CommandError
 from emberkv.commands.longdouble import parse_long_double, round_long_double
-from emberkv.commands.table import COMMANDS, command
+from emberkv.commands.table import COMMANDS, command, numkeys_getkeys
 from emberkv.commands.zsets import removed_members, scored_reply, zset_write
 from emberkv.keyspace.values import ZSetValue
 from emberkv.protocol.replies import NULL_ARRAY, Double
@@ -138,24 +138,13 @@ def _parse_mpop(argv: list[bytes], numkeys_at: int) -> tuple[list[bytes], bool, 
     return argv[numkeys_at + 1:where_at], where == b"max", count or 1
 
 
-def _mpop_getkeys(numkeys_at: int):
-    def getkeys(argv: list[bytes]) -> list[int]:
-        try:
-            numkeys = int(argv[numkeys_at])
-        except (IndexError, ValueError):
-            return []
-        return list(range(numkeys_at + 1, min(numkeys_at + 1 + max(numkeys, 0), len(argv))))
-
-    return getkeys
-
-
 def _mpop_from(c, key: bytes, zs: ZSetValue, count: int, from_max: bool) -> list:
     items = pop_members(c, key, zs, count, from_max)
     c.propagate_as = [[_POP_NAMES[from_max], key, b"%d" % len(items)]]
     return [key, [[m, Double(s)] for s, m in items]]
 
 
-@command("zmpop", -4, "write movablekeys", group="sorted-set", getkeys=_mpop_getkeys(1))
+@command("zmpop", -4, "write movablekeys", group="sorted-set", getkeys=numkeys_getkeys(1))
 def zmpop(c, argv):
     """Pop members from the first non-empty sorted set among several keys."""
     keys, from_max, count = _parse_mpop(argv, 1)
@@ -211,7 +200,7 @@ def _bzpop(c, argv: list[bytes], from_max: bool):
     return c.server.blocking.block(c, argv[1:-1], deadline, cmd, argv)
 
 
-@command("bzmpop", -5, "write blocking movablekeys", group="sorted-set", getkeys=_mpop_getkeys(2))
+@command("bzmpop", -5, "write blocking movablekeys", group="sorted-set", getkeys=numkeys_getkeys(2))
 def bzmpop(c, argv):
     """ZMPOP that waits until one of the keys has members to give."""
     keys, from_max, count = _parse_mpop(argv, 2)

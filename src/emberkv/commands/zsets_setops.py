@@ -13,7 +13,7 @@ import math
 
 from emberkv.commands.args import parse_float, parse_int
 from emberkv.commands.errors import SYNTAX, WRONGTYPE, CommandError
-from emberkv.commands.table import command
+from emberkv.commands.table import command, numkeys_getkeys
 from emberkv.commands.zsets import scored_reply, store_zset
 from emberkv.keyspace.values import SetValue, ZSetValue
 
@@ -21,18 +21,6 @@ _SUM, _MIN, _MAX = 0, 1, 2
 _AGGREGATES = {b"sum": _SUM, b"min": _MIN, b"max": _MAX}
 _UNION, _INTER, _DIFF = 0, 1, 2
 _STORE_EVENTS = (b"zunionstore", b"zinterstore", b"zdiffstore")
-
-
-def _numkeys_getkeys(numkeys_at: int, dest: bool):
-    def getkeys(argv: list[bytes]) -> list[int]:
-        try:
-            numkeys = int(argv[numkeys_at])
-        except (IndexError, ValueError):
-            return []
-        keys = list(range(numkeys_at + 1, min(numkeys_at + 1 + max(numkeys, 0), len(argv))))
-        return [1, *keys] if dest else keys
-
-    return getkeys
 
 
 def _sources(c, argv: list[bytes], numkeys_at: int, name: str) -> tuple[list, int]:
@@ -137,47 +125,47 @@ def _setop(c, argv: list[bytes], op: int, store: bool, name: str):
     return scored_reply(c, pairs, withscores)
 
 
-@command("zunion", -3, "readonly movablekeys", group="sorted-set", getkeys=_numkeys_getkeys(1, False))
+@command("zunion", -3, "readonly movablekeys", group="sorted-set", getkeys=numkeys_getkeys(1, False))
 def zunion(c, argv):
     """Union of sorted sets, scores combined by SUM, MIN or MAX after weighting."""
     return _setop(c, argv, _UNION, False, "zunion")
 
 
-@command("zinter", -3, "readonly movablekeys", group="sorted-set", getkeys=_numkeys_getkeys(1, False))
+@command("zinter", -3, "readonly movablekeys", group="sorted-set", getkeys=numkeys_getkeys(1, False))
 def zinter(c, argv):
     """Intersection of sorted sets, scores combined by SUM, MIN or MAX after weighting."""
     return _setop(c, argv, _INTER, False, "zinter")
 
 
-@command("zdiff", -3, "readonly movablekeys", group="sorted-set", getkeys=_numkeys_getkeys(1, False))
+@command("zdiff", -3, "readonly movablekeys", group="sorted-set", getkeys=numkeys_getkeys(1, False))
 def zdiff(c, argv):
     """Members of the first sorted set that none of the others hold."""
     return _setop(c, argv, _DIFF, False, "zdiff")
 
 
 @command("zunionstore", -4, "write denyoom movablekeys", keys=(1, 1, 1), group="sorted-set",
-         getkeys=_numkeys_getkeys(2, True))
+         getkeys=numkeys_getkeys(2, True))
 def zunionstore(c, argv):
     """Store the union of sorted sets in a key."""
     return _setop(c, argv, _UNION, True, "zunionstore")
 
 
 @command("zinterstore", -4, "write denyoom movablekeys", keys=(1, 1, 1), group="sorted-set",
-         getkeys=_numkeys_getkeys(2, True))
+         getkeys=numkeys_getkeys(2, True))
 def zinterstore(c, argv):
     """Store the intersection of sorted sets in a key."""
     return _setop(c, argv, _INTER, True, "zinterstore")
 
 
 @command("zdiffstore", -4, "write denyoom movablekeys", keys=(1, 1, 1), group="sorted-set",
-         getkeys=_numkeys_getkeys(2, True))
+         getkeys=numkeys_getkeys(2, True))
 def zdiffstore(c, argv):
     """Store the difference between the first sorted set and the others in a key."""
     return _setop(c, argv, _DIFF, True, "zdiffstore")
 
 
 @command("zintercard", -3, "readonly movablekeys", group="sorted-set",
-         getkeys=_numkeys_getkeys(1, False))
+         getkeys=numkeys_getkeys(1, False))
 def zintercard(c, argv):
     """Size of the intersection of sorted sets, optionally counting no further than a limit."""
     sources, j = _sources(c, argv, 1, "zintercard")
