@@ -52,7 +52,7 @@ IMPLEMENTED = frozenset((
     "hash-max-listpack-entries", "hash-max-listpack-value", "set-max-intset-entries",
     "zset-max-listpack-entries", "zset-max-listpack-value", "maxmemory", "busy-reply-threshold",
     "aof-rewrite-incremental-fsync", "aof-disable-auto-gc", "key-load-delay",
-    "loading-process-events-interval-bytes",
+    "loading-process-events-interval-bytes", "rdb-save-incremental-fsync",
 ))
 
 _GLOB_CHARS = frozenset(b"*?[")

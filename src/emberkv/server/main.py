@@ -78,6 +78,8 @@ async def _serve(config, log: Logger) -> int:
     log.notice("Server initialized")
     if not await start_persistence(server):
         return 1
+    if server.shutdown_event.is_set():
+        return server.exit_code  # a shutdown request interrupted loading
     log.notice("Ready to accept connections")
     server.loop.call_later(1 / max(1, config["hz"]), server.cron)
     await server.shutdown_event.wait()
