@@ -106,6 +106,23 @@ _ZADD_OPTIONS = {b"nx": _NX, b"xx": _XX, b"gt": _GT, b"lt": _LT, b"ch": _CH, b"i
 @command("zadd", -4, "write denyoom fast", keys=(1, 1, 1), group="sorted-set")
 def zadd(c, argv):
     """Add members with their scores to a sorted set, or change the scores of present members."""
+    if len(argv) == 4 and argv[2].lower() not in _ZADD_OPTIONS:
+        # ZADD key score member on an existing sorted set, the benchmarked case: no option loop and
+        # no lists. A new key or another type takes the general path below.
+        score = parse_float(argv[2])
+        ks, db, key, member = c.ks, c.db, argv[1], argv[3]
+        zs = ks.lookup_write(db, key)
+        if zs is not None and type(zs) is ZSetValue:
+            current = zs.scores.get(member)
+            if current is None:
+                _insert(c, zs, member, score)
+            elif current != score:
+                _rescore(zs, member, current, score)
+            else:
+                return 0
+            ks.modified(db, key)
+            ks.notify(NOTIFY_ZSET, b"zadd", db, key)
+            return 1 if current is None else 0
     return _zadd(c, argv, 0)
 
 
@@ -151,7 +168,7 @@ def _zadd(c, argv: list[bytes], opts: int):
     elif type(zs) is not ZSetValue:
         raise CommandError(WRONGTYPE)
 
-    members, ranked = zs.scores, zs.ranked
+    members = zs.scores
     added = updated = processed = 0
     score = 0.0
     for n, score in enumerate(scores):
@@ -160,16 +177,7 @@ def _zadd(c, argv: list[bytes], opts: int):
         if current is None:
             if opts & _XX:
                 continue
-            stored = score
-            if not zs.big:
-                config = c.server.config
-                if (len(members) >= config["zset-max-listpack-entries"]
-                        or len(member) > config["zset-max-listpack-value"]):
-                    zs.big = True
-                else:
-                    stored += 0.0
-            members[member] = stored
-            ranked.add((stored, member))
+            _insert(c, zs, member, score)
             added += 1
             processed += 1
             continue
@@ -183,10 +191,7 @@ def _zadd(c, argv: list[bytes], opts: int):
             continue
         processed += 1
         if score != current:
-            ranked.remove((current, member))
-            stored = score if zs.big else score + 0.0
-            members[member] = stored
-            ranked.add((stored, member))
+            _rescore(zs, member, current, score)
             updated += 1
 
     if added or updated:
@@ -201,6 +206,27 @@ def _zadd(c, argv: list[bytes], opts: int):
     if incr:
         return Double(score) if processed else None
     return added + updated if opts & _CH else added
+
+
+def _insert(c, zs: ZSetValue, member: bytes, score: float) -> None:
+    """Add a new member, leaving the compact encoding first if the set outgrows it."""
+    if not zs.big:
+        config = c.server.config
+        if (len(zs.scores) >= config["zset-max-listpack-entries"]
+                or len(member) > config["zset-max-listpack-value"]):
+            zs.big = True
+        else:
+            score += 0.0  # a listpack stores -0 as 0; x + 0.0 changes nothing else
+    zs.scores[member] = score
+    zs.ranked.add((score, member))
+
+
+def _rescore(zs: ZSetValue, member: bytes, current: float, score: float) -> None:
+    zs.ranked.remove((current, member))
+    if not zs.big:
+        score += 0.0
+    zs.scores[member] = score
+    zs.ranked.add((score, member))
 
 
 # -- removing and reading members ------------------------------------------------------------------
