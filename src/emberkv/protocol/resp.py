@@ -199,6 +199,8 @@ _HEX = b"0123456789abcdefABCDEF"
 
 def split_args(line: bytes) -> list[bytes] | None:
     """Split an inline command line as redis-cli and Redis do; None for unbalanced quotes."""
+    if b'"' not in line and b"'" not in line:
+        return line.split()  # no quoting: whitespace separates, as below (and in C)
     args: list[bytes] = []
     i, n = 0, len(line)
     while True:
