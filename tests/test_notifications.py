@@ -204,12 +204,10 @@ def test_config_refuses_unknown_letters(sides):
     assert "Invalid event class character" in replies[0]
 
 
-@pytest.mark.xfail(strict=True, reason="the keyspace does not publish 'keymiss' events yet")
 def test_key_miss_events(sides):
     events_of(sides, [["GET", "missing"], ["SET", "k", "v"], ["GET", "k"], ["ZSCORE", "nz", "m"]], "KEm")
 
 
-@pytest.mark.xfail(strict=True, reason="the keyspace does not publish 'new' events yet")
 def test_new_key_events(sides):
     events_of(sides, [["SET", "k", "v"], ["SET", "k", "w"], ["ZADD", "z", 1, "a"], ["RPUSH", "l", "x"]],
               "KEn")

@@ -56,14 +56,18 @@ def to_float_or_none(raw: bytes) -> float | None:
     if _FLOAT.match(raw):
         value = float(raw)
         # strtod reports overflow and underflow to zero as range errors, which Redis refuses.
-        mantissa = raw.lower().split(b"e")[0]
-        if math.isinf(value) or (value == 0.0 and mantissa.strip(b"+-.0")):
-            return None
+        if value == 0.0 or math.isinf(value):
+            mantissa = raw.lower().split(b"e")[0]
+            if math.isinf(value) or mantissa.strip(b"+-.0"):
+                return None
     elif raw.lower() in _INF:
         value = _INF[raw.lower()]
     elif _HEX_FLOAT.match(raw):
         text = raw.decode()
-        value = float.fromhex(text if "p" in text.lower() else text + "p0")
+        try:
+            value = float.fromhex(text if "p" in text.lower() else text + "p0")
+        except OverflowError:
+            return None
     else:
         return None
     return None if math.isnan(value) else value

@@ -93,9 +93,13 @@ class Keyspace:
         value = db.data.get(key)
         if value is None:
             self.stat_keyspace_misses += 1
+            if self.notify_flags & NOTIFY_KEY_MISS:
+                self.notify(NOTIFY_KEY_MISS, b"keymiss", db, key)
             return None
         if db.expires and key in db.expires and self.expire_if_needed(db, key):
             self.stat_keyspace_misses += 1
+            if self.notify_flags & NOTIFY_KEY_MISS:
+                self.notify(NOTIFY_KEY_MISS, b"keymiss", db, key)
             return None
         self.stat_keyspace_hits += 1
         return value
@@ -146,12 +150,18 @@ class Keyspace:
         db.data[key] = value
         self.dirty += 1
         self._touch_watchers(db, key)
+        if self.notify_flags & NOTIFY_NEW:
+            self.notify(NOTIFY_NEW, b"new", db, key)
 
     def set_key(self, db: Database, key: bytes, value: Any, keepttl: bool = False) -> None:
         """Create or overwrite key (SET semantics: the TTL goes unless keepttl)."""
         if self.snapshot is not None:
             self.snapshot.before_change(db, key)
-        db.data[key] = value
+        if self.notify_flags & NOTIFY_NEW and key not in db.data:
+            db.data[key] = value
+            self.notify(NOTIFY_NEW, b"new", db, key)
+        else:
+            db.data[key] = value
         if not keepttl and db.expires:
             db.expires.pop(key, None)
         self.dirty += 1
