@@ -17,6 +17,22 @@ def srv():
 
 
 @pytest.fixture
+def c(srv):
+    """A client of the in-process server, with a string at "str" (for WRONGTYPE checks)."""
+    client = srv.client()
+    client("SET", "str", "v")
+    return client
+
+
+@pytest.fixture
+def effects(srv):
+    """Every argv the in-process server propagates (to the AOF and replicas), in order."""
+    seen: list[list[bytes]] = []
+    srv.server.effect_feeds.append(lambda batch, multi: seen.extend(argv for _, argv in batch))
+    return seen
+
+
+@pytest.fixture
 def emberkv(tmp_path):
     """A running emberkv-server on a free port (default options, no save points)."""
     server = start_emberkv(tmp_path / "emberkv")

@@ -91,3 +91,12 @@ def err(reply) -> str:
     """The text of an error reply; fails the test when the reply is not an error."""
     assert isinstance(reply, hiredis.ReplyError), f"expected an error, got {reply!r}"
     return str(reply)
+
+
+def record_events(srv: InProcessServer, classes: int) -> list[tuple[bytes, bytes]]:
+    """Turn on keyspace notifications of the given classes; returns the list (event, key) lands in."""
+    seen: list[tuple[bytes, bytes]] = []
+    ks = srv.server.keyspace
+    ks.notify_flags = classes
+    ks.notifier = lambda cls, event, db, key: seen.append((event, key))
+    return seen

@@ -25,13 +25,6 @@ NEGATIVE = "ERR timeout is negative"
 SYNTAX = "ERR syntax error"
 
 
-@pytest.fixture
-def effects(srv):
-    seen: list[list[bytes]] = []
-    srv.server.effect_feeds.append(lambda batch, multi: seen.extend(argv for _, argv in batch))
-    return seen
-
-
 def raw(client, *args) -> bytes:
     """The reply bytes exactly as written (to tell *-1 from $-1)."""
     client.send(encode_request(args))

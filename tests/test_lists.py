@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from emberkv.keyspace.db import NOTIFY_GENERIC, NOTIFY_LIST
-from tests.inproc import err
+from tests.inproc import err, record_events
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 NOT_INTEGER = "ERR value is not an integer or out of range"
@@ -18,26 +18,8 @@ INT64_MAX = str(2**63 - 1)
 
 
 @pytest.fixture
-def c(srv):
-    client = srv.client()
-    client("SET", "str", "v")
-    return client
-
-
-@pytest.fixture
 def events(srv):
-    seen: list[tuple[bytes, bytes]] = []
-    ks = srv.server.keyspace
-    ks.notify_flags = NOTIFY_LIST | NOTIFY_GENERIC
-    ks.notifier = lambda cls, event, db, key: seen.append((event, key))
-    return seen
-
-
-@pytest.fixture
-def effects(srv):
-    seen: list[list[bytes]] = []
-    srv.server.effect_feeds.append(lambda batch, multi: seen.extend(argv for _, argv in batch))
-    return seen
+    return record_events(srv, NOTIFY_LIST | NOTIFY_GENERIC)
 
 
 def items(c, key: str = "l") -> list[bytes]:

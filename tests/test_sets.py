@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from emberkv.keyspace.db import NOTIFY_GENERIC, NOTIFY_SET
-from tests.inproc import err
+from tests.inproc import err, record_events
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 NOT_INTEGER = "ERR value is not an integer or out of range"
@@ -20,19 +20,8 @@ INT64_MAX = str(2**63 - 1)
 
 
 @pytest.fixture
-def c(srv):
-    client = srv.client()
-    client("SET", "str", "v")
-    return client
-
-
-@pytest.fixture
 def events(srv):
-    seen: list[tuple[bytes, bytes]] = []
-    ks = srv.server.keyspace
-    ks.notify_flags = NOTIFY_SET | NOTIFY_GENERIC
-    ks.notifier = lambda cls, event, db, key: seen.append((event, key))
-    return seen
+    return record_events(srv, NOTIFY_SET | NOTIFY_GENERIC)
 
 
 @pytest.fixture

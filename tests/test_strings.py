@@ -10,7 +10,7 @@ import pytest
 
 from emberkv.keyspace.db import NOTIFY_EXPIRED, NOTIFY_GENERIC, NOTIFY_STRING
 from emberkv.keyspace.values import ListValue
-from tests.inproc import InProcessServer, err
+from tests.inproc import InProcessServer, err, record_events
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 NOT_INTEGER = "ERR value is not an integer or out of range"
@@ -31,11 +31,7 @@ def c(srv):
 
 @pytest.fixture
 def events(srv):
-    seen: list[tuple[bytes, bytes]] = []
-    ks = srv.server.keyspace
-    ks.notify_flags = NOTIFY_STRING | NOTIFY_GENERIC | NOTIFY_EXPIRED
-    ks.notifier = lambda cls, event, db, key: seen.append((event, key))
-    return seen
+    return record_events(srv, NOTIFY_STRING | NOTIFY_GENERIC | NOTIFY_EXPIRED)
 
 
 def now_ms() -> int:

@@ -8,7 +8,7 @@ import pytest
 
 from emberkv.keyspace.db import NOTIFY_GENERIC, NOTIFY_ZSET
 from emberkv.keyspace.values import ListValue, SetValue, ZSetValue
-from tests.inproc import encode_request, err
+from tests.inproc import encode_request, err, record_events
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 NOT_INTEGER = "ERR value is not an integer or out of range"
@@ -32,18 +32,7 @@ def c(srv):
 
 @pytest.fixture
 def events(srv):
-    seen: list[tuple[bytes, bytes]] = []
-    ks = srv.server.keyspace
-    ks.notify_flags = NOTIFY_ZSET | NOTIFY_GENERIC
-    ks.notifier = lambda cls, event, db, key: seen.append((event, key))
-    return seen
-
-
-@pytest.fixture
-def effects(srv):
-    seen: list[list[bytes]] = []
-    srv.server.effect_feeds.append(lambda batch, multi: seen.extend(argv for _, argv in batch))
-    return seen
+    return record_events(srv, NOTIFY_ZSET | NOTIFY_GENERIC)
 
 
 def zset_of(srv, key: bytes) -> ZSetValue:
