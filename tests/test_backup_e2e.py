@@ -202,6 +202,7 @@ def test_backup_taken_while_clients_write_is_one_point_in_time(servers, capsys, 
         client.mset({f"k{i}": 0 for i in range(200)})
         client.config_set("rdb-key-save-delay", 5000)  # 5 ms a key: the transfer takes ~1 s
         done = threading.Event()
+        first_round = threading.Event()
 
         def writer() -> None:
             other = source.client()
@@ -210,9 +211,12 @@ def test_backup_taken_while_clients_write_is_one_point_in_time(servers, capsys, 
                 r += 1
                 for i in range(200):
                     other.set(f"k{i}", r)
+                first_round.set()
 
         thread = threading.Thread(target=writer)
         thread.start()
+        # On a loaded machine the snapshot could otherwise begin before the writer's first SET.
+        assert first_round.wait(30)
         try:
             backup_id = backup(capsys, tmp_path / "catalog", source, "--no-compress")
         finally:
