@@ -107,6 +107,7 @@ def _load_steps(server: Server, ks: Keyspace, path: str,
     gc_was_enabled = gc.isenabled()
     gc.disable()  # millions of new objects, none freed: the cyclic collector would only slow this down
     reader: RdbReader | None = None
+    was_loading = state.loading  # True for the whole of start-up
     with f:
         state.loading = True
         state.loading_start_time = int(started)
@@ -144,7 +145,7 @@ def _load_steps(server: Server, ks: Keyspace, path: str,
             raise LoadError(f"Internal error in RDB reading {path} at offset {offset}: "
                             f"{type(exc).__name__}: {exc}. Exiting.") from exc
         finally:
-            state.loading = False
+            state.loading = was_loading
             if gc_was_enabled:
                 gc.enable()
     state.rdb_last_load_keys_loaded = stats.keys_loaded

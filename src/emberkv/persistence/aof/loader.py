@@ -87,6 +87,7 @@ class AofLoader:
         gc_was_enabled = gc.isenabled()
         gc.disable()  # millions of objects created, none freed: the cyclic collector would only rescan
         self.started = self.last_log = time.time()
+        was_loading = state.loading  # True for the whole of start-up
         state.loading = True
         state.loading_start_time = int(self.started)
         state.loading_total_bytes = self.total_size
@@ -104,7 +105,7 @@ class AofLoader:
                 self.loaded_before += sizes[i]
             self.base_size = sizes[0] if self.manifest.base is not None else 0
         finally:
-            state.loading = False
+            state.loading = was_loading
             ks.now_ms = int(time.time() * 1000)
             ks.dirty, ks.stat_keyspace_hits, ks.stat_keyspace_misses, server.flushall_hooks = saved
             if gc_was_enabled:
