@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.inproc import InProcessServer
 from tests.servers import FIXTURES, REDIS_SERVER, start_emberkv, start_redis
+
+# The suite shares two cores with the servers it starts: an example's running time says nothing about
+# correctness here, so no per-example deadline and no complaint about slow data generation.
+settings.register_profile("emberkv", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("emberkv")
 
 
 @pytest.fixture
