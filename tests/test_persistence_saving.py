@@ -127,7 +127,7 @@ def test_lastsave_starts_at_start_time_and_moves_only_on_success(ember):
 
 def test_bgsave_writes_the_dataset_as_of_its_start_while_clients_write(ember):
     """Over real connections: overwrites, deletes, new keys and expiries during the save stay out."""
-    server = ember("--rdb-key-save-delay", "1000")
+    server = ember("--rdb-key-save-delay", "2000")  # 2 ms a key: the save outlasts the writes below
     r = server.client()
     fill(r, 1500)
     r.set("short", "v", px=400)
