@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.inproc import InProcessServer
 
 
@@ -114,3 +116,31 @@ def test_quit_replies_ok_then_closes(srv):
     c = srv.client()
     assert c("QUIT") == b"OK"
     assert c.transport.closed
+
+
+def test_a_listening_server_answers_loading_until_its_dataset_is_in():
+    """Between opening its sockets and "Ready to accept connections" (persistence still coming up), a
+    client must neither read an empty dataset nor have a write acknowledged before the AOF is open."""
+    srv = InProcessServer("--bind", "127.0.0.1", "--port", "0")
+    server = srv.server
+
+    async def early_client() -> bytes:
+        await server.start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"SET k v\r\nDBSIZE\r\nINFO persistence\r\n")
+        replies = b""
+        while replies.count(b"-LOADING") < 2 or b"loading:1" not in replies:
+            chunk = await asyncio.wait_for(reader.read(65536), 5)
+            assert chunk, replies
+            replies += chunk
+        writer.close()
+        return replies
+
+    try:
+        replies = srv.loop.run_until_complete(early_client())
+        assert replies.startswith(b"-LOADING Redis is loading the dataset in memory\r\n" * 2)
+        assert server.keyspace.dbs[0].data == {}
+    finally:
+        for listener in server.listeners:
+            listener.close()
+        srv.close()

@@ -254,7 +254,14 @@ class Server:
     # -- life cycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the listening sockets; raises OSError when a port cannot be bound."""
+        """Open the listening sockets; raises OSError when a port cannot be bound.
+
+        From the first accepted connection until the dataset is loaded (the caller clears the flag at
+        "Ready to accept connections"), the server counts as loading: clients get -LOADING and INFO
+        says loading:1, so that nobody reads an empty dataset or writes before the AOF is open.
+        """
+        self.persistence.loading = True
+        self.persistence.loading_start_time = int(time.time())
         for host, optional in _bind_hosts(self.config["bind"]):
             try:
                 listener = await self.loop.create_server(

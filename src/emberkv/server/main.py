@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 import uvloop
 
@@ -65,10 +64,6 @@ async def _serve(config, log: Logger) -> int:
     from emberkv.server.startup import start_persistence
 
     server = Server(config, log)
-    # Clients that connect before the dataset is in memory get -LOADING and INFO says loading:1, from
-    # the first accepted connection until "Ready to accept connections".
-    server.persistence.loading = True
-    server.persistence.loading_start_time = int(time.time())
     server.install_signal_handlers()
     try:
         await server.start()
@@ -86,7 +81,7 @@ async def _serve(config, log: Logger) -> int:
     if server.shutdown_event.is_set():
         return server.exit_code  # a shutdown request interrupted loading
     log.notice("Ready to accept connections")
-    server.persistence.loading = False
+    server.persistence.loading = False  # set by server.start(): from here on, commands are served
     server.loop.call_later(1 / max(1, config["hz"]), server.cron)
     await server.shutdown_event.wait()
     return server.exit_code
