@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.inproc import InProcessServer
+from tests.inproc import InProcessServer, err
 
 
 def test_ping_and_echo(srv):
@@ -144,3 +144,19 @@ def test_a_listening_server_answers_loading_until_its_dataset_is_in():
         for listener in server.listeners:
             listener.close()
         srv.close()
+
+
+def test_a_command_that_raises_answers_an_error_and_the_connection_goes_on(srv, monkeypatch):
+    from emberkv.commands.table import COMMANDS
+
+    def broken(c, argv):
+        c.ks.dirty += 1  # as if it had changed something before failing
+        raise ValueError("bad\r\nstate")
+
+    seen: list = []
+    srv.server.effect_feeds.append(lambda batch, multi: seen.extend(batch))
+    monkeypatch.setattr(COMMANDS[b"set"], "handler", broken)
+    client = srv.client()
+    assert err(client("SET", "k", "v")) == "ERR internal error in 'set': ValueError: bad  state"
+    assert client("PING") == b"PONG"
+    assert seen == []  # nothing of it reaches the AOF or replicas

@@ -106,6 +106,10 @@ def call(c: Client, cmd: Command, argv: list[bytes]) -> None:
     except CommandError as exc:
         cmd.failed_calls += 1
         c.out.append(b"-%s\r\n" % exc.message)
+    except Exception as exc:  # noqa: BLE001 - a bug in one command must not cost the client its connection
+        cmd.failed_calls += 1
+        _internal_error(c, cmd, exc)
+        return
     else:
         # The common replies are encoded here directly; the rest by the client's RESP encoder.
         kind = type(reply)
@@ -132,3 +136,17 @@ def call(c: Client, cmd: Command, argv: list[bytes]) -> None:
         # the AOF and replicas as one MULTI/EXEC block, as Redis wraps them.
         effects = c.propagate_as
         server.flush_effects(multi=effects is not None and len(effects) > 1)
+
+
+_NO_NEWLINES = bytes.maketrans(b"\r\n", b"  ")
+
+
+def _internal_error(c: Client, cmd: Command, exc: Exception) -> None:
+    """A command raised what no command should: log the traceback, answer an error, propagate nothing
+    (replaying the command from the AOF would raise again)."""
+    import traceback
+
+    c.server.log.warning(f"Internal error in '{cmd.fullname}': "
+                         + "".join(traceback.format_exception(exc)).rstrip())
+    c.out.append(b"-ERR internal error in '%s': %s\r\n"
+                 % (cmd.fullname.encode(), f"{type(exc).__name__}: {exc}".encode()[:200].translate(_NO_NEWLINES)))
