@@ -37,7 +37,9 @@ __all__ = ["EMPTY", "LOADED", "NOT_EXIST", "TRUNCATED", "AofLoadError", "AofLoad
 if TYPE_CHECKING:
     from emberkv.server.app import Server
 
-READ_CHUNK = 256 * 1024
+# Small reads: the commands parsed from one are replayed while they are still in the CPU cache (at
+# 256 KB the load took half as long again).
+READ_CHUNK = 16 * 1024
 SLICE_BYTES = 2 * 1024 * 1024  # serve clients (-LOADING, INFO) this often
 PROGRESS_LOG_SECONDS = 1.0
 # The clock while loading: earlier than any expire time, so nothing expires and nothing is relative.
@@ -168,7 +170,9 @@ class AofLoader:
         since_yield = commands = 0
         read_size = min(READ_CHUNK, slice_bytes or READ_CHUNK)
         try:
-            while chunk := fh.read(read_size):
+            # A command bigger than a read is read in pieces that double, not in many small ones
+            # (each read parses the unfinished command again).
+            while chunk := fh.read(max(read_size, len(reader.pending))):
                 reader.feed(chunk)
                 for start, items in reader.batches():
                     replay.run(items, start)
