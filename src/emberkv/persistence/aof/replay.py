@@ -26,9 +26,15 @@ from emberkv.server.dispatch import lookup
 if TYPE_CHECKING:
     from emberkv.server.app import Server
 
-# How a cached command is run: through its handler, or inline.
-GENERIC, SET, INCR, LPUSH, RPUSH = range(5)
+# The commands applied inline, by how they are applied.
+SET, INCR, LPUSH, RPUSH = range(4)
 _INLINE = {b"set": SET, b"incr": INCR, b"lpush": LPUSH, b"rpush": RPUSH}
+# INCR of a small counter: the stored string -> the string one more, for 0 .. 999 (a lookup instead
+# of parsing, checking and formatting). The strings stored come from this table, so their hash is
+# computed once; as with Redis's shared integers, one object serves every key holding that number.
+_NEXT = {b"%d" % n: b"%d" % (n + 1) for n in range(1000)}
+_ONE = _NEXT[b"0"]
+_NO_INLINE: dict[bytes, int] = {}
 
 
 class AofLoadError(Exception):
@@ -51,7 +57,8 @@ class Replay:
     def __init__(self, server: Server) -> None:
         self.server = server
         self.client = ReplayClient(server)
-        self.cache: dict[bytes, tuple[Command, int, int]] = {}  # name -> (command, how, arity)
+        self.cache: dict[bytes, tuple[Command, int]] = {}  # name as spelled in the file -> (command, arity)
+        self.inline: dict[bytes, int] = {}  # the same for the commands applied inline -> how
         self.queue: list[tuple[Command, list[bytes]]] | None = None  # inside MULTI
         # Where the open MULTI is, as (batch, index, batch offset): its file offset is worked out only
         # if it is needed (a torn transaction), since that costs as much as the batch before it.
@@ -64,42 +71,58 @@ class Replay:
         cache = self.cache
         db = c.db
         data, expires = db.data, db.expires
-        inline = not self.server.keyspace.blocking_keys  # DEBUG LOADAOF with clients waiting on keys
+        nexts = _NEXT
+        blocked = bool(self.server.keyspace.blocking_keys)  # DEBUG LOADAOF with clients waiting on keys
         in_multi = self.queue is not None
+        fast = _NO_INLINE if in_multi or blocked else self.inline
         for index, argv in enumerate(items):
+            kind = fast.get(argv[0])
+            if kind is not None:
+                argc = len(argv)
+                if kind == SET:
+                    if argc == 3:
+                        data[argv[1]] = argv[2]
+                        if expires:
+                            expires.pop(argv[1], None)
+                        continue
+                elif kind == INCR:
+                    if argc == 2:
+                        key = argv[1]
+                        value = data.get(key)
+                        if value is None:
+                            data[key] = _ONE
+                            continue
+                        if type(value) is bytes:
+                            after = nexts.get(value)
+                            if after is not None:
+                                data[key] = after  # the TTL stays
+                                continue
+                        if type(value) is bytes or type(value) is RawString:
+                            n = to_int_or_none(value)
+                            if n is not None and n < INT64_MAX:
+                                data[key] = b"%d" % (n + 1)
+                                continue
+                elif argc >= 3:
+                    key = argv[1]
+                    value = data.get(key)
+                    if value is None:
+                        data[key] = value = ListValue()
+                    if type(value) is ListValue:
+                        if argc == 3:
+                            if kind == LPUSH:
+                                value.appendleft(argv[2])
+                            else:
+                                value.append(argv[2])
+                        elif kind == LPUSH:
+                            value.extendleft(argv[2:])
+                        else:
+                            value.extend(argv[2:])
+                        continue
             entry = cache.get(argv[0])
             if entry is not None and not in_multi:
-                cmd, kind, arity = entry
+                cmd, arity = entry
                 argc = len(argv)
                 if argc == arity or (arity < 0 and argc >= -arity):
-                    if inline and kind:
-                        key = argv[1]
-                        if kind == SET:
-                            if argc == 3:
-                                data[key] = argv[2]
-                                if expires:
-                                    expires.pop(key, None)
-                                continue
-                        elif kind == INCR:
-                            value = data.get(key)
-                            if value is None:
-                                data[key] = b"1"
-                                continue
-                            if type(value) is bytes or type(value) is RawString:
-                                n = to_int_or_none(value)
-                                if n is not None and n < INT64_MAX:
-                                    data[key] = b"%d" % (n + 1)  # the TTL stays
-                                    continue
-                        else:
-                            value = data.get(key)
-                            if value is None:
-                                data[key] = value = ListValue()
-                            if type(value) is ListValue:
-                                if kind == LPUSH:
-                                    value.extendleft(argv[2:])
-                                else:
-                                    value.extend(argv[2:])
-                                continue
                     try:
                         cmd.handler(c, argv)
                     except CommandError:
@@ -114,6 +137,7 @@ class Replay:
             db = c.db
             data, expires = db.data, db.expires
             in_multi = self.queue is not None
+            fast = _NO_INLINE if in_multi or blocked else self.inline
         c.out.clear()
 
     def _bug(self, exc: Exception, items: list, index: int, start: int) -> AofLoadError:
@@ -154,7 +178,9 @@ class Replay:
             reason = exc.message.decode("utf-8", "replace").removeprefix("ERR ")
             raise self._error(reason[:1].upper() + reason[1:], items, index, start) from None
         if not cmd.subcommands and cmd.handler is not None and name not in (b"select",):
-            self.cache[argv[0]] = (cmd, _INLINE.get(name, GENERIC), cmd.arity)
+            self.cache[argv[0]] = (cmd, cmd.arity)
+            if name in _INLINE:
+                self.inline[argv[0]] = _INLINE[name]
         if self.queue is not None:
             self.queue.append((cmd, argv))
         elif name == b"select":
