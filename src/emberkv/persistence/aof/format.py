@@ -30,6 +30,9 @@ EXEC = b"*1\r\n$4\r\nEXEC\r\n"
 _ARG_HEADERS = [b"$%d\r\n" % n for n in range(1024)]
 _ARG_SIZE = [len(b"$%d\r\n\r\n" % n) for n in range(1 << 16)]  # per-argument overhead by length
 _CMD_SIZE = [len(b"*%d\r\n" % n) for n in range(1 << 12)]
+_CMD_SIZE_SMALL = bytes(_CMD_SIZE[:256])
+# An argument of n < 256 bytes takes n + 6 bytes, plus one for each digit of n after the first.
+_EXTRA_DIGITS = bytes(len(b"%d" % n) - 1 for n in range(256))
 _STARTS = frozenset(b"*#")
 _SELECTS = [b"*2\r\n$6\r\nSELECT\r\n$%d\r\n%d\r\n" % (len(b"%d" % i), i) for i in range(256)]
 
@@ -67,8 +70,21 @@ def _measure(items: list) -> tuple[int, int]:
     """(how many leading items are commands: non-empty arrays of bulk strings, the bytes those take
     in canonical form), added up at C speed in the common case where all of them are."""
     if set(map(type, items)) == {list}:
-        counts = list(map(len, items))
         flat = list(chain.from_iterable(items))
+        try:
+            # Commands of fewer than 256 arguments, each shorter than 256 bytes: their sizes fit in
+            # bytes objects, whose translate() and count() run in C without making an int per item.
+            counts = bytes(map(len, items))
+            lens = bytes(map(len, flat))
+            payload = len(b"".join(flat))  # TypeError unless every argument is a string
+        except (ValueError, TypeError):
+            pass
+        else:
+            if 0 not in counts:
+                digits = lens.translate(_EXTRA_DIGITS)
+                return len(items), (sum(counts.translate(_CMD_SIZE_SMALL)) + payload + 6 * len(flat)
+                                    + digits.count(1) + 2 * digits.count(2))
+        counts = list(map(len, items))
         if 0 not in counts and set(map(type, flat)) == {bytes}:
             lens = list(map(len, flat))
             try:
