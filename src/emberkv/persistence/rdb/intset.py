@@ -10,6 +10,7 @@ Example {1, 2, 3, 70000}: 04000000 04000000 01000000 02000000 03000000 70110100.
 
 from __future__ import annotations
 
+import operator
 import struct
 from collections.abc import Iterable
 
@@ -44,6 +45,6 @@ def intset_decode(blob: bytes) -> list[int]:
     if count == 0 or len(blob) != HEADER_SIZE + count * width:
         raise BlobError("intset size does not match its header")
     values = list(struct.unpack_from(f"<{count}{fmt}", blob, HEADER_SIZE))
-    if any(a >= b for a, b in zip(values, values[1:], strict=False)):
+    if not all(map(operator.lt, values, values[1:])):
         raise BlobError("intset values are not strictly ascending")
     return values

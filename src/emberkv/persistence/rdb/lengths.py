@@ -89,6 +89,12 @@ def decode_length_or_special(buf: bytes, pos: int) -> tuple[int, bool, int]:
 
 def decode_length(buf: bytes, pos: int) -> tuple[int, int]:
     """(length, new_pos); a string's special encoding where a length is expected is an error."""
+    if pos + 1 < len(buf):  # the 6- and 14-bit forms, by far the commonest, without the general decoding
+        first = buf[pos]
+        if first < 0x40:
+            return first, pos + 1
+        if first < 0x80:
+            return ((first & 0x3F) << 8) | buf[pos + 1], pos + 2
     value, special, pos = decode_length_or_special(buf, pos)
     if special:
         raise BlobError(f"Unexpected string encoding {value} where a length was expected")

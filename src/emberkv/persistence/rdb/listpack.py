@@ -25,7 +25,7 @@ form; integers read back as their decimal text.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from emberkv.persistence.rdb.errors import BlobError
 from emberkv.persistence.rdb.strings import canonical_int
@@ -41,11 +41,17 @@ _I16 = struct.Struct("<h")
 _I32 = struct.Struct("<i")
 _I64 = struct.Struct("<q")
 
-_INT_FIRST = frozenset(b"-0123456789")
+# Listpack zset scores that are integral and within +-2^62 are stored as listpack integers.
+LP_INT_SCORE_LIMIT = float(1 << 62)
+
+# By first byte: can a string starting with it be a canonical integer (stored as a listpack integer)?
+_INT_FIRST = tuple(c in b"-0123456789" for c in range(256))
 # The 1-byte forms, built once: uint 0..127 (encoding and backlen are the same byte) and short strings.
 _UINT7 = tuple(bytes([v, 1]) for v in range(128))
 _STR6 = tuple(bytes([0x80 | n]) for n in range(64))
 _BACKLEN1 = tuple(bytes([n]) for n in range(128))
+# A string of n < 64 bytes is _STR6[n] + string + _BACKLEN1[n + 1]: the two pieces, per n.
+_STR6_AROUND = tuple((_STR6[n], _BACKLEN1[n + 1]) for n in range(64))
 _DECIMAL = tuple(b"%d" % v for v in range(128))
 
 
@@ -96,7 +102,7 @@ def lp_entry(value: bytes | int) -> bytes:
     if type(value) is int:
         return _int_entry(value)
     n = len(value)
-    if n and n <= 20 and value[0] in _INT_FIRST:
+    if n and n <= 20 and _INT_FIRST[value[0]]:
         v = canonical_int(value)
         if v is not None:
             return _int_entry(v)
@@ -107,24 +113,103 @@ def lp_entry(value: bytes | int) -> bytes:
     return b"\xf0" + _U32.pack(n) + value + encode_backlen(n + 5)
 
 
-def lp_body(values: Iterable[bytes | int]) -> tuple[bytes, int]:
-    """The concatenated lp_entry of every value, and how many there were: lp_entry's loop inlined, as
-    this runs for every element of every small hash and zset saved."""
+# The three lp_body functions below are lp_entry with its commonest case inlined (a string of < 64
+# bytes that cannot be an integer): they run for every element of every list, small hash and small
+# zset saved.
+
+
+def lp_body(values: Iterable[bytes]) -> bytes:
+    """The concatenated lp_entry of every value."""
     parts: list[bytes] = []
     append = parts.append
     int_first = _INT_FIRST
-    count = 0
+    around = _STR6_AROUND
     for value in values:
-        count += 1
-        if type(value) is bytes:
-            n = len(value)
-            if n < 64 and not (n and value[0] in int_first):
-                append(_STR6[n])
-                append(value)
-                append(_BACKLEN1[n + 1])
-                continue
-        append(lp_entry(value))
-    return b"".join(parts), count
+        n = len(value)
+        if n < 64 and not (n and int_first[value[0]]):
+            head, tail = around[n]
+            parts += (head, value, tail)
+        else:
+            append(lp_entry(value))
+    return b"".join(parts)
+
+
+def lp_pairs_body(pairs: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """lp_body of the flattened pairs (a hash's items): field, value, field, value..."""
+    parts: list[bytes] = []
+    append = parts.append
+    int_first = _INT_FIRST
+    around = _STR6_AROUND
+    for a, b in pairs:
+        n = len(a)
+        m = len(b)
+        if n < 64 and m < 64 and not ((n and int_first[a[0]]) or (m and int_first[b[0]])):
+            head_a, tail_a = around[n]
+            head_b, tail_b = around[m]
+            parts += (head_a, a, tail_a, head_b, b, tail_b)
+        else:
+            append(lp_entry(a))
+            append(lp_entry(b))
+    return b"".join(parts)
+
+
+def lp_scored_body(ranked: Sequence[tuple[float, bytes]]) -> bytes:
+    """A small zset's elements from its (score, member) pairs: member, score, member, score... A
+    score is an integer when integral within +-2^62, else its %.17g text."""
+    scores, members = zip(*ranked, strict=True) if ranked else ((), ())
+    texts = _fraction_texts(scores)
+    if texts is None:
+        return _scored_body(ranked)
+    parts: list[bytes] = []
+    int_first = _INT_FIRST
+    around = _STR6_AROUND
+    for member, text in zip(members, texts, strict=True):
+        head_t, tail_t = around[len(text)]
+        n = len(member)
+        if n < 64 and not (n and int_first[member[0]]):
+            head, tail = around[n]
+            parts += (head, member, tail, head_t, text, tail_t)
+        else:
+            parts += (lp_entry(member), head_t, text, tail_t)
+    return b"".join(parts)
+
+
+def _fraction_texts(scores: tuple[float, ...]) -> list[bytes] | None:
+    """The %.17g text of every score when none is integral (the usual case), formatted in one go; None
+    otherwise. Such a text is never a canonical integer (it has a '.', an exponent or is "inf") and is
+    shorter than 64 bytes, so it is always a short listpack string."""
+    try:
+        if any(map(float.is_integer, scores)):
+            return None
+    except TypeError:  # an int score (float.is_integer refuses ints): the general path decides
+        return None
+    texts = ((b"%.17g\n" * len(scores)) % scores).split(b"\n")
+    texts.pop()  # the empty piece after the last newline
+    return texts
+
+
+def _scored_body(ranked: Iterable[tuple[float, bytes]]) -> bytes:
+    """lp_scored_body for any scores, a pair at a time."""
+    parts: list[bytes] = []
+    append = parts.append
+    int_first = _INT_FIRST
+    around = _STR6_AROUND
+    limit = LP_INT_SCORE_LIMIT
+    for score, member in ranked:
+        n = len(member)
+        if n < 64 and not (n and int_first[member[0]]):
+            head, tail = around[n]
+            parts += (head, member, tail)
+        else:
+            append(lp_entry(member))
+        # The range test comes first: it also keeps the infinities away from int().
+        if -limit <= score <= limit and score == int(score):
+            append(_int_entry(int(score)))
+        else:
+            text = b"%.17g" % score
+            head, tail = around[len(text)]
+            parts += (head, text, tail)
+    return b"".join(parts)
 
 
 def lp_wrap(body: bytes, count: int) -> bytes:
@@ -133,7 +218,8 @@ def lp_wrap(body: bytes, count: int) -> bytes:
 
 
 def lp_encode(values: Iterable[bytes | int]) -> bytes:
-    return lp_wrap(*lp_body(values))
+    items = list(values)
+    return lp_wrap(b"".join(map(lp_entry, items)), len(items))
 
 
 def lp_decode(blob: bytes) -> list[bytes]:
@@ -152,19 +238,20 @@ def lp_decode(blob: bytes) -> list[bytes]:
     # size runs over it shows up as a wrong backlen or as pos passing end.
     while pos < end:
         b = blob[pos]
+        if 0x7F < b < 0xC0:  # string of up to 63 bytes (the commonest): its size fits a one-byte backlen
+            n = b - 0x7F
+            e = pos + n
+            # At e == end the terminator (0xff) is no backlen; past the blob, e is no index.
+            if e > end or blob[e] != n:
+                raise BlobError("listpack element or its backlen runs past the end or is wrong")
+            append(blob[pos + 1 : e])
+            pos = e + 1
+            continue
         if b < 0x80:  # 7-bit uint: encoding and backlen both one byte
             if blob[pos + 1] != 1:
                 raise BlobError("listpack element has a wrong backlen")
             append(_DECIMAL[b])
             pos += 2
-            continue
-        if b < 0xC0:  # string of up to 63 bytes: its size fits a one-byte backlen
-            n = 1 + (b & 0x3F)
-            e = pos + n
-            if e >= end or blob[e] != n:
-                raise BlobError("listpack element or its backlen runs past the end or is wrong")
-            append(blob[pos + 1 : e])
-            pos = e + 1
             continue
         if b < 0xE0:
             u = ((b & 0x1F) << 8) | blob[pos + 1]

@@ -23,21 +23,30 @@ from emberkv.persistence.rdb.errors import BlobError
 from emberkv.persistence.rdb.intset import intset_decode, intset_encode
 from emberkv.persistence.rdb.lengths import encode_length
 from emberkv.persistence.rdb.limits import EncodingLimits
-from emberkv.persistence.rdb.listpack import EMPTY_SIZE, lp_body, lp_decode, lp_entry, lp_wrap
+from emberkv.persistence.rdb.listpack import (
+    EMPTY_SIZE,
+    lp_body,
+    lp_decode,
+    lp_entry,
+    lp_pairs_body,
+    lp_scored_body,
+    lp_wrap,
+)
 from emberkv.persistence.rdb.source import RdbSource
 from emberkv.persistence.rdb.strings import (
-    canonical_int,
+    canonical_ints,
     encode_binary_double,
     encode_string,
-    parse_double,
+    encode_strings,
+    parse_doubles,
 )
 from emberkv.persistence.rdb.ziplist import ziplist_decode
 from emberkv.persistence.rdb.zipmap import zipmap_decode
 
-# Listpack zset scores that are integral and within +-2^62 are stored as listpack integers.
-LP_INT_SCORE_LIMIT = float(1 << 62)
 _PLAIN = encode_length(C.QUICKLIST_NODE_PLAIN)
 _PACKED = encode_length(C.QUICKLIST_NODE_PACKED)
+# "one node, a listpack": how most lists start.
+_ONE_NODE = encode_length(1) + _PACKED
 
 
 def _blob(src: RdbSource, decode: Callable[[bytes], list]) -> list:
@@ -64,6 +73,18 @@ def _node_limits(limits: EncodingLimits) -> tuple[int, int]:
 def rdb_save_list(value: ListValue, limits: EncodingLimits, compress: bool) -> bytes:
     """Quicklist v2: nodes cut where Redis's RPUSH would cut them, each a listpack (or one huge element)."""
     byte_limit, count_limit = _node_limits(limits)
+    count = len(value)
+    if 0 < count <= count_limit:
+        # An element takes at most its length + 2 bytes in a listpack (as a string or an integer), so
+        # when even the whole list plus the longest element stays under the limit, RPUSH never cuts:
+        # one node, encoded in one pass (most lists).
+        lengths = list(map(len, value))
+        longest = max(lengths)
+        if (
+            EMPTY_SIZE + sum(lengths) + 2 * count + longest + C.QUICKLIST_SIZE_ESTIMATE_OVERHEAD <= byte_limit
+            and longest < C.QUICKLIST_PACKED_THRESHOLD
+        ):
+            return _ONE_NODE + encode_string(lp_wrap(lp_body(value), count), compress)
     nodes: list[bytes] = []
     body: list[bytes] = []
     size = count = 0  # current node: listpack bytes, elements
@@ -124,55 +145,44 @@ def rdb_load_list(src: RdbSource, rdbtype: int, limits: EncodingLimits) -> ListV
 
 def rdb_save_set(value: SetValue, limits: EncodingLimits, compress: bool) -> tuple[int, bytes]:
     if not value.big:
-        ints = [canonical_int(m) for m in value]
-        if None not in ints:
-            return C.TYPE_SET_INTSET, encode_string(intset_encode(ints), compress)  # type: ignore[arg-type]
-    parts = [encode_length(len(value))]
-    parts.extend(encode_string(m, compress) for m in value)
-    return C.TYPE_SET, b"".join(parts)
+        ints = canonical_ints(value)
+        if ints is not None:
+            return C.TYPE_SET_INTSET, encode_string(intset_encode(ints), compress)
+    return C.TYPE_SET, encode_length(len(value)) + b"".join(encode_strings(value, compress))
 
 
 def rdb_load_set(src: RdbSource, rdbtype: int, limits: EncodingLimits) -> SetValue | None:
     start = src.offset
     if rdbtype == C.TYPE_SET_INTSET:
-        s = SetValue(b"%d" % v for v in _blob(src, intset_decode))
+        s = SetValue(map(b"%d".__mod__, _blob(src, intset_decode)))
         s.big = len(s) > limits.set_max_intset_entries
         return s
     n = src.read_length()
-    s = SetValue()
-    for _ in range(n):
-        s.add(src.read_string())
+    members = src.read_strings(n)
+    s = SetValue(members)
     if len(s) != n:
         raise src.error("Duplicate set members detected", start)
-    s.big = n > limits.set_max_intset_entries or any(canonical_int(m) is None for m in s)
+    s.big = n > limits.set_max_intset_entries or canonical_ints(members) is None
     return s or None
 
 
 # -- sorted sets ------------------------------------------------------------------------------------
 
 
-def listpack_score(score: float) -> bytes | int:
-    """How a zset listpack stores a score: an integer when integral within +-2^62, else %.17g text."""
-    # The range test comes first: it also keeps the infinities away from int().
-    if -LP_INT_SCORE_LIMIT <= score <= LP_INT_SCORE_LIMIT and score == int(score):
-        return int(score)
-    return b"%.17g" % score
-
-
 def rdb_save_zset(value: ZSetValue, limits: EncodingLimits, compress: bool) -> tuple[int, bytes]:
     if not value.big:
-        pairs = chain.from_iterable((member, listpack_score(score)) for score, member in value.ranked)
-        return C.TYPE_ZSET_LISTPACK, encode_string(lp_wrap(*lp_body(pairs)), compress)
+        return C.TYPE_ZSET_LISTPACK, encode_string(lp_wrap(lp_scored_body(value.ranked), 2 * len(value)), compress)
+    # Highest score first; each member followed by its score as a little-endian double.
     parts = [encode_length(len(value))]
-    pack = encode_binary_double
-    parts.extend(encode_string(m, compress) + pack(s) for s, m in reversed(value.ranked))
+    for score, member in reversed(value.ranked):
+        parts += (encode_string(member, compress), encode_binary_double(score))
     return C.TYPE_ZSET_2, b"".join(parts)
 
 
 def _zset(scores: dict[bytes, float]) -> ZSetValue:
     z = ZSetValue()
     z.scores = scores
-    z.ranked = SortedList((s, m) for m, s in scores.items())
+    z.ranked = SortedList(zip(scores.values(), scores, strict=True))
     return z
 
 
@@ -183,12 +193,13 @@ def rdb_load_zset(src: RdbSource, rdbtype: int, limits: EncodingLimits) -> ZSetV
         if len(items) % 2:
             raise src.error("Zset listpack has an odd number of elements", start)
         try:
-            scores = {m: parse_double(s) for m, s in zip(items[::2], items[1::2], strict=True)}
+            values = parse_doubles(items[1::2])
         except BlobError as e:
             raise src.error(str(e), start) from None
+        scores = dict(zip(items[::2], values, strict=True))
         if len(scores) * 2 != len(items):
             raise src.error("Duplicate zset fields detected", start)
-        if any(math.isnan(s) for s in scores.values()):
+        if any(map(math.isnan, values)):
             raise src.error("Zset with NAN score detected", start)
         z = _zset(scores)
         z.big = len(scores) > limits.zset_max_listpack_entries
@@ -217,10 +228,9 @@ def rdb_load_zset(src: RdbSource, rdbtype: int, limits: EncodingLimits) -> ZSetV
 
 def rdb_save_hash(value: HashValue, limits: EncodingLimits, compress: bool) -> tuple[int, bytes]:
     if not value.big:
-        return C.TYPE_HASH_LISTPACK, encode_string(lp_wrap(*lp_body(chain.from_iterable(value.items()))), compress)
-    parts = [encode_length(len(value))]
-    parts.extend(encode_string(f, compress) + encode_string(v, compress) for f, v in value.items())
-    return C.TYPE_HASH, b"".join(parts)
+        return C.TYPE_HASH_LISTPACK, encode_string(lp_wrap(lp_pairs_body(value.items()), 2 * len(value)), compress)
+    parts = encode_strings(chain.from_iterable(value.items()), compress)
+    return C.TYPE_HASH, encode_length(len(value)) + b"".join(parts)
 
 
 def _hash_from_pairs(src: RdbSource, start: int, fields: list[bytes], values: list[bytes]) -> HashValue:
@@ -252,8 +262,7 @@ def rdb_load_hash(src: RdbSource, rdbtype: int, limits: EncodingLimits) -> HashV
     max_value = limits.hash_max_listpack_value
     if rdbtype == C.TYPE_HASH:
         n = src.read_length()
-        read = src.read_string
-        flat = [read() for _ in range(2 * n)]
+        flat = src.read_strings(2 * n)
         h = _hash_from_pairs(src, start, flat[::2], flat[1::2])
         h.big = n > limits.hash_max_listpack_entries or any(len(x) > max_value for x in flat)
     elif rdbtype == C.TYPE_HASH_ZIPMAP:

@@ -246,6 +246,33 @@ class RdbReader:
             else:
                 self._read_opcode(t, start)
 
+    def _value_record(self, buf: bytes, pos: int) -> tuple[bytes, object, int | None] | None:
+        """(key, value, expire_ms) of the key record at pos (an optional TTL, the type byte, the key
+        and the value), read through its type's loader without next_entry and its RdbEntry; the value
+        is None for a collection stored empty (counted as skipped). None for any other record (other
+        attributes, opcodes, unsupported types) or a TTL not wholly buffered: next_entry reads it."""
+        expire_ms = None
+        t = buf[pos]
+        if t == C.OP_EXPIRETIME_MS:
+            if pos + 10 > len(buf):
+                return None
+            expire_ms = _EXPIRE.unpack_from(buf, pos + 1)[0]
+            pos += 9
+            t = buf[pos]
+        loader = LOADERS.get(t)
+        if loader is None:
+            return None
+        src = self.src
+        src.pos = pos + 1
+        self.current_offset = src.base + pos
+        self.current_type = t
+        self.current_key = None
+        self.current_key = key = src.read_string()
+        value = loader(src, t, self.limits)
+        if value is None:
+            self.empty_keys_skipped += 1
+        return key, value, expire_ms
+
     def entries(self) -> Iterator[RdbEntry]:
         while (entry := self.next_entry()) is not None:
             yield entry
@@ -289,34 +316,35 @@ class RdbReader:
             if stop_at is not None and src.offset >= stop_at:
                 self._count(stats, db, loaded)
                 return False
-            # Next most common: a string record with a TTL, an int-encoded or longer or LZF value.
-            record = _string_record(buf, pos) if pos < len(buf) and buf[pos] in _STRING_RECORD_START else None
-            if record is not None:
-                key, value, expire_ms, src.pos = record
-                if expire_ms is not None:
-                    if now_ms is not None and expire_ms <= now_ms:
-                        stats.keys_expired += 1
-                        continue
-                    db.expires[key] = expire_ms
-                data[key] = value
-                loaded += 1
-                continue
-            entry = self.next_entry()
-            if entry is None:
-                self._count(stats, db, loaded)
-                stats.empty_keys_skipped = self.empty_keys_skipped
-                return True
-            if entry.dbid != db.id:
-                self._count(stats, db, loaded)
-                loaded = 0
-                db = self._db(dbs)
-                data = db.data
-            if entry.expire_ms is not None:
-                if now_ms is not None and entry.expire_ms <= now_ms:
+            # Next most common: a string record with a TTL, an int-encoded or longer or LZF value; then
+            # a collection's record, with or without a TTL; anything else goes through next_entry.
+            string_record = None
+            if pos < len(buf) and buf[pos] in _STRING_RECORD_START:
+                string_record = _string_record(buf, pos)
+            if string_record is not None:
+                key, value, expire_ms, src.pos = string_record
+            elif pos < len(buf) and (value_record := self._value_record(buf, pos)) is not None:
+                key, value, expire_ms = value_record
+                if value is None:
+                    continue
+            else:
+                entry = self.next_entry()
+                if entry is None:
+                    self._count(stats, db, loaded)
+                    stats.empty_keys_skipped = self.empty_keys_skipped
+                    return True
+                if entry.dbid != db.id:
+                    self._count(stats, db, loaded)
+                    loaded = 0
+                    db = self._db(dbs)
+                    data = db.data
+                key, value, expire_ms = entry.key, entry.value, entry.expire_ms
+            if expire_ms is not None:
+                if now_ms is not None and expire_ms <= now_ms:
                     stats.keys_expired += 1
                     continue
-                db.expires[entry.key] = entry.expire_ms
-            data[entry.key] = entry.value
+                db.expires[key] = expire_ms
+            data[key] = value
             loaded += 1
 
     def _db(self, dbs: list) -> Any:

@@ -141,6 +141,29 @@ class RdbSource:
                 return buf[pos + 1 : end]
         return self._read_string()
 
+    def read_strings(self, n: int) -> list[bytes]:
+        """n strings in a row (a set's members, a hash's fields and values): read_string's fast case
+        inlined, as this runs for every member of such a collection."""
+        out: list[bytes] = []
+        append = out.append
+        buf = self.buf
+        pos = self.pos
+        size = len(buf)
+        for _ in range(n):
+            if pos < size and buf[pos] < 0x40:
+                end = pos + 1 + buf[pos]
+                if end <= size:
+                    append(buf[pos + 1 : end])
+                    pos = end
+                    continue
+            self.pos = pos
+            append(self._read_string())  # may refill the window: buf and pos change
+            buf = self.buf
+            pos = self.pos
+            size = len(buf)
+        self.pos = pos
+        return out
+
     def _read_string(self) -> bytes:
         if len(self.buf) - self.pos < MAX_HEADER:
             self.fill_upto(MAX_HEADER)

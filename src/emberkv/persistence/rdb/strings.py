@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Collection, Iterable
 
 import lzf
 
@@ -50,6 +51,8 @@ LZF_MIN_LEN = 21
 LZF_MAX_RATIO = 88
 # Longest decimal text that may be stored as an int8/16/32: "-2147483648".
 INT_ENCODING_MAX_LEN = 11
+INT64_MIN = -(1 << 63)
+INT64_MAX = (1 << 63) - 1
 
 _I8 = struct.Struct("<b")
 _I16 = struct.Struct("<h")
@@ -67,16 +70,29 @@ LZF = 2
 
 def canonical_int(s: bytes) -> int | None:
     """The signed 64-bit integer s spells in canonical form (Redis's string2ll rules), else None."""
-    if not s or len(s) > 20:
+    # The digit test turns most non-integers away cheaply; what passes it is ASCII digits int() takes.
+    if not s or len(s) > 20 or not (s.isdigit() or (s[0] == 45 and s[1:].isdigit())):
         return None
-    try:
-        v = int(s)
-    except ValueError:
-        return None
-    # int() also takes "+1", " 1", "01", "-0", "1_0": only text that round-trips is canonical.
-    if b"%d" % v != s or not -(1 << 63) <= v < (1 << 63):
+    v = int(s)
+    # Digits alone still allow "01" and "-0": only text that round-trips is canonical.
+    if b"%d" % v != s or not INT64_MIN <= v <= INT64_MAX:
         return None
     return v
+
+
+def canonical_ints(values: Collection[bytes]) -> list[int] | None:
+    """canonical_int of every value, in order, when all are canonical int64 texts; else None. The
+    test runs at C speed over the whole collection (sets are saved as intsets and loaded as such by
+    it): int() of each, then the decimal text of each compared with the value it came from."""
+    try:
+        ints = list(map(int, values))
+    except ValueError:
+        return None
+    if not all(map(bytes.__eq__, map(b"%d".__mod__, ints), values)):
+        return None
+    if ints and not (INT64_MIN <= min(ints) and max(ints) <= INT64_MAX):
+        return None
+    return ints
 
 
 def encode_int_string(v: int) -> bytes | None:
@@ -105,6 +121,23 @@ def encode_string(s: bytes, compress: bool = True) -> bytes:
     if n < 64:
         return SHORT_LENGTHS[n] + s
     return encode_length(n) + s
+
+
+def encode_strings(values: Iterable[bytes], compress: bool = True) -> list[bytes]:
+    """encode_string of every value, in order, as parts to join: a short string that cannot be an
+    integer (most members and fields) is its length byte and itself, without a call."""
+    inline_max = LZF_MIN_LEN - 1 if compress else 63
+    int_first = _INT_FIRST
+    lengths = SHORT_LENGTHS
+    parts: list[bytes] = []
+    append = parts.append
+    for s in values:
+        n = len(s)
+        if n <= inline_max and not (n and s[0] in int_first):
+            parts += (lengths[n], s)
+        else:
+            append(encode_string(s, compress))
+    return parts
 
 
 def decode_string_header(buf: bytes, pos: int) -> tuple[int, int, int, int]:
@@ -173,6 +206,8 @@ DOUBLE_SIZE = 8
 _TEXT_NAN = 253
 _TEXT_POS_INF = 254
 _TEXT_NEG_INF = 255
+# Bytes float() skips or allows around digits that a strictly written double never holds.
+_NOT_IN_PLAIN_DOUBLE = b" \t\n\r\x0b\x0c_"
 
 
 def encode_binary_double(x: float) -> bytes:
@@ -220,3 +255,16 @@ def parse_double(text: bytes) -> float:
         return float(text)
     except ValueError:
         raise BlobError(f"Invalid double value {text!r}") from None
+
+
+def parse_doubles(texts: list[bytes]) -> list[float]:
+    """parse_double of every text, in order (a zset listpack's scores). Without any whitespace or
+    underscore in them, float() alone is as strict, so it runs over all of them at C speed; otherwise,
+    or when one fails, each goes through parse_double (which raises for the first bad one)."""
+    joined = b"".join(texts)
+    if len(joined.translate(None, _NOT_IN_PLAIN_DOUBLE)) == len(joined):
+        try:
+            return list(map(float, texts))
+        except ValueError:
+            pass
+    return [parse_double(text) for text in texts]
