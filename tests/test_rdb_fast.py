@@ -43,7 +43,7 @@ from emberkv.persistence.rdb.strings import (
 from emberkv.persistence.rdb.writer import rdb_save_keyspace
 
 # Strings that sit on the edges of the integer and length rules.
-EDGE_STRINGS = [b"", b"0", b"-0", b"01", b"+1", b" 1", b"1 ", b"1_0", b"-", b"--1", b"12.5", b"1e3",
+EDGE_STRINGS = [b"", b"0", b"-0", b"01", b"+1", b" 1", b"1 ", b"1 2", b"\t3", b"1_0", b"-", b"--1", b"1-2", b"12.5", b"1e3",
                 b"127", b"128", b"-4096", b"4095", b"32767", b"-32769", b"8388608", b"2147483648",
                 b"9223372036854775807", b"-9223372036854775808", b"9223372036854775808",
                 b"99999999999999999999", b"a" * 20, b"a" * 21, b"a" * 63, b"a" * 64, b"x" * 5000]

@@ -15,8 +15,6 @@ import math
 from collections.abc import Callable
 from itertools import chain
 
-from sortedcontainers import SortedList
-
 from emberkv.keyspace.values import HashValue, ListValue, SetValue, ZSetValue
 from emberkv.persistence.rdb import constants as C
 from emberkv.persistence.rdb.errors import BlobError
@@ -75,16 +73,16 @@ def rdb_save_list(value: ListValue, limits: EncodingLimits, compress: bool) -> b
     byte_limit, count_limit = _node_limits(limits)
     count = len(value)
     if 0 < count <= count_limit:
-        # An element takes at most its length + 2 bytes in a listpack (as a string or an integer), so
-        # when even the whole list plus the longest element stays under the limit, RPUSH never cuts:
-        # one node, encoded in one pass (most lists).
-        lengths = list(map(len, value))
-        longest = max(lengths)
+        # Most lists fit one node: encode them in one pass, then check RPUSH would not have cut. Each
+        # element is shorter than its entry or is an integer of at most 20 characters, and no node is
+        # larger than the whole listpack, so if the whole listpack plus that much fits, it never cut.
+        entries = lp_body(value)
+        longest = max(len(entries), 20)
         if (
-            EMPTY_SIZE + sum(lengths) + 2 * count + longest + C.QUICKLIST_SIZE_ESTIMATE_OVERHEAD <= byte_limit
+            EMPTY_SIZE + len(entries) + longest + C.QUICKLIST_SIZE_ESTIMATE_OVERHEAD <= byte_limit
             and longest < C.QUICKLIST_PACKED_THRESHOLD
         ):
-            return _ONE_NODE + encode_string(lp_wrap(lp_body(value), count), compress)
+            return _ONE_NODE + encode_string(lp_wrap(entries, count), compress)
     nodes: list[bytes] = []
     body: list[bytes] = []
     size = count = 0  # current node: listpack bytes, elements
@@ -182,7 +180,7 @@ def rdb_save_zset(value: ZSetValue, limits: EncodingLimits, compress: bool) -> t
 def _zset(scores: dict[bytes, float]) -> ZSetValue:
     z = ZSetValue()
     z.scores = scores
-    z.ranked = SortedList(zip(scores.values(), scores, strict=True))
+    z.ranked.update(zip(scores.values(), scores, strict=True))  # the new zset's own, empty, SortedList
     return z
 
 

@@ -62,6 +62,9 @@ _DOUBLE = struct.Struct("<d")
 # First bytes a canonical decimal can start with: the hot path looks here before trying to parse.
 _INT_FIRST = frozenset(b"-0123456789")
 
+# The first byte of an LZF string: special encoding (top bits 11), ENC_LZF.
+_LZF_HEADER = 0xC0 | ENC_LZF
+
 # Header kinds returned by decode_string_header.
 RAW = 0
 INT = 1
@@ -81,16 +84,22 @@ def canonical_int(s: bytes) -> int | None:
 
 
 def canonical_ints(values: Collection[bytes]) -> list[int] | None:
-    """canonical_int of every value, in order, when all are canonical int64 texts; else None. The
-    test runs at C speed over the whole collection (sets are saved as intsets and loaded as such by
-    it): int() of each, then the decimal text of each compared with the value it came from."""
+    """canonical_int of every value, in order, when all are canonical int64 texts; else None. It runs
+    at C speed over the whole collection (a set is saved and loaded as an intset by it): the values
+    joined by spaces must hold only digits and '-', and must be exactly the decimal texts of their
+    int()s joined the same way (a canonical text holds no space, so texts and values pair up)."""
+    if not values:
+        return []
+    joined = b" ".join(values) + b" "
+    if not joined.translate(None, b"- ").isdigit():
+        return None
     try:
         ints = list(map(int, values))
-    except ValueError:
+    except ValueError:  # "-", "--1", "1-2", "", or more digits than int() takes
         return None
-    if not all(map(bytes.__eq__, map(b"%d".__mod__, ints), values)):
+    if (b"%d " * len(ints)) % tuple(ints) != joined:
         return None
-    if ints and not (INT64_MIN <= min(ints) and max(ints) <= INT64_MAX):
+    if not (INT64_MIN <= min(ints) and max(ints) <= INT64_MAX):
         return None
     return ints
 
@@ -146,6 +155,10 @@ def decode_string_header(buf: bytes, pos: int) -> tuple[int, int, int, int]:
     RAW: a = length, payload of a bytes at payload_start. INT: a = the integer, nothing follows
     (payload_start is the position after it). LZF: a = compressed length, b = original length.
     """
+    if pos < len(buf) and buf[pos] == _LZF_HEADER:  # the commonest special form (compressed blobs)
+        clen, p = decode_length(buf, pos + 1)
+        ulen, p = decode_length(buf, p)
+        return LZF, clen, ulen, p
     n, special, p = decode_length_or_special(buf, pos)
     if not special:
         return RAW, n, 0, p

@@ -118,7 +118,12 @@ class RdbWriter:
         if expire_ms is not None:
             out += _TYPE_BYTES[C.OP_EXPIRETIME_MS] + _EXPIRE.pack(expire_ms)
         out += _TYPE_BYTES[encoded[0]]
-        out += encode_string(key, self.compress)
+        kl = len(key)
+        if kl <= self._inline_max and (kl > 11 or (kl and not _INT_FIRST[key[0]])):
+            out += SHORT_LENGTHS[kl]
+            out += key
+        else:
+            out += encode_string(key, self.compress)
         out += encoded[1]
         if len(out) >= FLUSH_AT:
             self._flush()
