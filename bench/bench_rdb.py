@@ -1,6 +1,7 @@
 """RDB benchmark (issue: RDB persistence): emberkv and redis-server 7.0 side by side, in one run.
 
-    python bench/bench_rdb.py [--strings 1000000] [--mixed 100000] [--rounds 3]
+    python bench/bench_rdb.py [--strings 1000000] [--mixed 100000] [--rounds 3] [--only mixed]
+                              [--save-load-only]
 
 For two datasets, built the same way on both servers (1,000,000 small strings from DEBUG POPULATE;
 100,000 keys of every type, a tenth with a TTL):
@@ -300,6 +301,8 @@ def run_dataset(dataset: str, args: argparse.Namespace) -> list[list[object]]:
         loads = [min(restart(p) for _ in range(args.rounds)) for p in procs]
         rows.append([label, "load at start-up (s)", loads[0], loads[1], ratio(*loads), "<= 1.5"])
 
+        if args.save_load_only:
+            return rows
         for writes, target in ((False, "<= 1.1x before"), (True, "<= 1.3x before")):
             results = []
             for p in procs:
@@ -337,6 +340,8 @@ def main() -> None:
     parser.add_argument("--mixed", type=int, default=100_000, help="keys of the mixed-types dataset")
     parser.add_argument("--rounds", type=int, default=3, help="SAVE and load repeats (best kept)")
     parser.add_argument("--only", choices=["strings", "mixed"], help="run one dataset only")
+    parser.add_argument("--save-load-only", action="store_true",
+                        help="measure SAVE, file size and load only (no BGSAVE memory or latency runs)")
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
     rows: list[list[object]] = []
