@@ -45,6 +45,9 @@ _PLAIN = encode_length(C.QUICKLIST_NODE_PLAIN)
 _PACKED = encode_length(C.QUICKLIST_NODE_PACKED)
 # "one node, a listpack": how most lists start.
 _ONE_NODE = encode_length(1) + _PACKED
+# A list of this many elements or more is sized from its element lengths before being encoded as one
+# node, so one that needs several (a string takes its length + 2 bytes) is not encoded twice.
+_SIZE_FIRST_AT = 128
 
 
 def _blob(src: RdbSource, decode: Callable[[bytes], list]) -> list:
@@ -72,7 +75,7 @@ def rdb_save_list(value: ListValue, limits: EncodingLimits, compress: bool) -> b
     """Quicklist v2: nodes cut where Redis's RPUSH would cut them, each a listpack (or one huge element)."""
     byte_limit, count_limit = _node_limits(limits)
     count = len(value)
-    if 0 < count <= count_limit:
+    if 0 < count <= count_limit and (count < _SIZE_FIRST_AT or sum(map(len, value)) + 2 * count <= byte_limit):
         # Most lists fit one node: encode them in one pass, then check RPUSH would not have cut. Each
         # element is shorter than its entry or is an integer of at most 20 characters, and no node is
         # larger than the whole listpack, so if the whole listpack plus that much fits, it never cut.
