@@ -241,7 +241,7 @@ def lp_decode(blob: bytes) -> list[bytes]:
         if 0x7F < b < 0xC0:  # string of up to 63 bytes (the commonest): its size fits a one-byte backlen
             n = b - 0x7F
             e = pos + n
-            # At e == end the terminator (0xff) is no backlen; past the blob, e is no index.
+            # e == end would be the terminator (0xff), never a backlen; e > end is past the elements.
             if e > end or blob[e] != n:
                 raise BlobError("listpack element or its backlen runs past the end or is wrong")
             append(blob[pos + 1 : e])

@@ -5,7 +5,8 @@ created, then ``entries()`` yields every key in file order. ``load_into`` fills 
 is what the server uses: it runs in slices (``max_bytes`` at a time) so the event loop can answer
 ``-LOADING`` in between. It decodes the most common record (a string key holding a short raw string,
 no TTL) inline, without a function call, because that loop is most of the load time of a big dataset,
-and other string records (TTL, integer, long or LZF values) without building an ``RdbEntry``.
+and other string records (TTL, integer, long or LZF values) and collection records (with or without a
+TTL) without building an ``RdbEntry``.
 
 Anything wrong with the file raises ``RdbError`` with the byte offset: bad signature or version, unknown
 opcodes or types, malformed blobs, truncation, a checksum mismatch at EOF (unless the stored checksum is
