@@ -21,9 +21,13 @@ from emberkv.persistence.rdb.errors import BlobError, RdbError
 from emberkv.persistence.rdb.lengths import decode_length, encode_length
 from emberkv.persistence.rdb.limits import DEFAULT_LIMITS
 from emberkv.persistence.rdb.listpack import (
+    COUNT_UNKNOWN,
     EMPTY_SIZE,
+    _short_strings,
+    _walk,
     lp_body,
     lp_decode,
+    lp_encode,
     lp_entry,
     lp_pairs_body,
     lp_scored_body,
@@ -88,7 +92,14 @@ def test_lp_scored_body_stores_each_score_as_redis_does(ranked):
     assert lp_scored_body(ranked) == expected
 
 
-@given(st.lists(st.tuples(st.floats(allow_nan=False).filter(lambda x: not x.is_integer()), strings), max_size=20))
+fractional_scores = st.one_of(
+    st.integers(-(2**40), 2**40).map(lambda i: i + 0.5),
+    st.floats(min_value=0.001, max_value=0.999),
+    st.sampled_from([math.inf, -math.inf, 1e-300, -2.5e-5, 1 / 3, 1.0000000000000002]),
+)
+
+
+@given(st.lists(st.tuples(fractional_scores, strings), max_size=20))
 def test_lp_scored_body_of_fractional_scores_only(ranked):
     expected = b"".join(lp_entry(member) + scored_reference(score) for score, member in ranked)
     assert lp_scored_body(ranked) == expected
@@ -275,3 +286,36 @@ def test_listpack_of_short_strings_cut_anywhere_is_refused():
         broken = len(broken).to_bytes(4, "little") + broken[4:]
         with pytest.raises(BlobError):
             lp_decode(broken)
+
+
+short_text = st.lists(st.integers(0x20, 0x7E), max_size=30).map(bytes)  # printable ASCII: no framing byte
+framing_bytes = st.sampled_from([0x00, 0x01, 0x02, 0x1E, 0x1F, 0x20, 0x41, 0x7F, 0x80, 0x81, 0x9E, 0x9F, 0xBF,
+                                 0xC0, 0xF0, 0xFF])
+
+
+@given(st.lists(st.one_of(short_text, st.just(b"")), min_size=8, max_size=40))
+def test_listpack_of_short_text_is_cut_in_one_go(values):
+    blob = lp_encode(values)
+    if all(canonical_int(v) is None for v in values):
+        assert _short_strings(blob) == values
+    assert lp_decode(blob) == values
+
+
+@given(st.lists(st.one_of(short_text, strings), min_size=1, max_size=30),
+       st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(["set", "insert", "delete"]), framing_bytes),
+                min_size=1, max_size=3))
+def test_cutting_at_framing_bytes_never_reads_what_the_walk_would_not(values, mutations):
+    body = bytearray(lp_encode(values)[6:-1])
+    for where, how, byte in mutations:
+        at = where % (len(body) + 1)
+        if how == "insert":
+            body.insert(at, byte)
+        elif at < len(body):
+            if how == "set":
+                body[at] = byte
+            else:
+                del body[at]
+    blob = lp_wrap(bytes(body), COUNT_UNKNOWN)
+    fast = _short_strings(blob)
+    if fast is not None:
+        assert _walk(blob, COUNT_UNKNOWN) == fast
