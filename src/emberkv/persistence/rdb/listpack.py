@@ -20,6 +20,10 @@ backlen takes 1 byte for sizes up to 127, 2 below 16383, 3 below 2097151, 4 belo
 
 A string element that is a canonical int64 (strings.canonical_int) is stored in the smallest integer
 form; integers read back as their decimal text.
+
+Encoding and decoding run for every element of every small hash, zset and list node, so both have a
+fast case: encoders inline short non-numeric strings, and a listpack of short text strings is decoded
+by cutting it at its framing bytes (_short_strings) instead of walking it element by element.
 """
 
 from __future__ import annotations
@@ -60,12 +64,12 @@ _FRAMING = bytes(range(0x01, 0x20)) + bytes(range(0x80, 0xC0)) + b"\xff"
 _SEPARATOR = b"\xff"
 _FRAMING_TO_SEPARATOR = bytes.maketrans(_FRAMING, _SEPARATOR * len(_FRAMING))
 _NOT_FRAMING = bytes(b for b in range(256) if b not in _FRAMING)
-# Below this many elements the walk is quicker than _short_strings' fixed cost.
-_SHORT_STRINGS_FROM = 8
 # backlen -> string length for the backlens of 0..30 bytes; 0xff (no such length) otherwise.
 _LENGTH_OF_BACKLEN = bytes(b - 1 if 0x01 <= b <= 0x1F else 0xFF for b in range(256))
 # string length -> its encoding byte for 0..30 bytes; 0x00 (never framing) otherwise.
 _HEAD_OF_LENGTH = bytes(0x80 | n if n <= 30 else 0 for n in range(256))
+# Below this many elements the walk is quicker than _short_strings' fixed cost.
+_SHORT_STRINGS_FROM = 8
 
 
 def encode_backlen(size: int) -> bytes:
