@@ -297,3 +297,24 @@ def test_an_encoded_batch_is_exactly_what_the_file_gets(workdir):
             [b"SET", b"k", b"v"])
     finally:
         h.close()
+
+
+def test_replies_held_for_a_postponed_write_go_once_a_rewrite_has_written_it(workdir):
+    """A rewrite starting writes the buffer to the old file (forced): the replies held for it must not
+    then wait for some later write that may never come."""
+    h = AofServer("--appendfsync", "everysec")
+    try:
+        c, admin = h.client(), h.client()
+        h.aof.bio.fsyncs = 1  # a background fsync that has not ended yet: writes are postponed
+        c.send("SET", "a", "1")
+        h.turn()
+        assert c.replies() == []
+        assert admin("BGREWRITEAOF") == b"Background append only file rewriting started"
+        h.aof.bio.fsyncs = 0
+        assert file_commands(incr_path(workdir))[-1] == [b"SET", b"a", b"1"]
+        h.aof.cron()
+        h.turn()
+        assert c.replies() == [b"OK"]
+    finally:
+        h.aof.bio.fsyncs = 0
+        h.close()

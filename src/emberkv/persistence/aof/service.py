@@ -125,6 +125,8 @@ class AofService:
         """Runs after each batch, before its replies go out: make the batch's effects safe."""
         log = self.log
         if not log.buf:
+            # Held replies whose effects another flush wrote since (the forced one before a rewrite).
+            self._release_held()
             return
         if log.refusal is not None and not self.held:
             return  # already failing: this batch's writes were refused; the cron retries the rest
