@@ -318,3 +318,26 @@ def test_replies_held_for_a_postponed_write_go_once_a_rewrite_has_written_it(wor
     finally:
         h.aof.bio.fsyncs = 0
         h.close()
+
+
+def test_a_protocol_error_does_not_carry_out_replies_held_for_the_log(workdir):
+    h = AofServer("--appendfsync", "everysec")
+    try:
+        c = h.client()
+        h.aof.bio.fsyncs = 1  # a background fsync that has not ended yet: writes are postponed
+        c.send("SET", "a", "1")
+        h.turn()
+        c.inner.send(b"*1\r\n$x\r\n")  # a framing error, then more input that must be ignored
+        c.send("SET", "b", "2")
+        h.turn()
+        assert c.replies() == [] and not c.closed  # the SET is not in the log yet: nothing leaves
+        h.aof.bio.fsyncs = 0
+        h.aof.cron()
+        h.turn()
+        replies = c.replies()
+        assert replies[0] == b"OK" and str(replies[1]).startswith("ERR Protocol error") and len(replies) == 2
+        assert c.closed
+        assert file_commands(incr_path(workdir))[-1] == [b"SET", b"a", b"1"]
+    finally:
+        h.aof.bio.fsyncs = 0
+        h.close()

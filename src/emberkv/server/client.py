@@ -103,6 +103,8 @@ class Client(asyncio.Protocol):
         self.server.unlink_client(self)
 
     def data_received(self, data: bytes) -> None:
+        if self.close_after_reply:
+            return  # QUIT or a protocol error: what follows is ignored, as in Redis
         self.last_interaction = time.time()
         try:
             commands = self.parser.feed(data)
@@ -153,7 +155,8 @@ class Client(asyncio.Protocol):
         self.server.log.verbose(f"Protocol error ({reason}) from client: id={self.id} addr={self.addr}")
         self.out.append(b"-ERR Protocol error: %s\r\n" % reason.encode())
         self.close_after_reply = True
-        self.flush()
+        # Through reply_ready like every reply: replies still held for the AOF must not leave with it.
+        self.server.reply_ready(self)
 
     def close(self) -> None:
         if not self.closed:
