@@ -160,3 +160,21 @@ def test_a_command_that_raises_answers_an_error_and_the_connection_goes_on(srv, 
     assert err(client("SET", "k", "v")) == "ERR internal error in 'set': ValueError: bad  state"
     assert client("PING") == b"PONG"
     assert seen == []  # nothing of it reaches the AOF or replicas
+
+
+def test_a_command_that_raises_still_propagates_the_expiry_it_caused(srv, monkeypatch):
+    from emberkv.commands.table import COMMANDS
+
+    def broken(c, argv):
+        c.ks.lookup_write(c.db, argv[1])  # finds the key expired: deleted, and a DEL is due
+        raise RuntimeError("after the lookup")
+
+    client = srv.client()
+    client("SET", "old", "v", "PX", "1")
+    srv.advance(0.01)
+    seen: list = []
+    srv.server.effect_feeds.append(lambda batch, multi: seen.extend(argv for _, argv in batch))
+    monkeypatch.setattr(COMMANDS[b"set"], "handler", broken)
+    assert err(client("SET", "old", "new")).startswith("ERR internal error in 'set'")
+    assert seen == [[b"DEL", b"old"]]
+    assert client("EXISTS", "old") == 0

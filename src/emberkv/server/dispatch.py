@@ -109,7 +109,8 @@ def call(c: Client, cmd: Command, argv: list[bytes]) -> None:
     except Exception as exc:  # noqa: BLE001 - a bug in one command must not cost the client its connection
         cmd.failed_calls += 1
         _internal_error(c, cmd, exc)
-        return
+        dirty = ks.dirty  # its own effects are not propagated; those it caused on the way (a lazy
+        c.propagate_as = None  # expiry's DEL) are already pending and go out below as usual
     else:
         # The common replies are encoded here directly; the rest by the client's RESP encoder.
         kind = type(reply)
@@ -142,8 +143,8 @@ _NO_NEWLINES = bytes.maketrans(b"\r\n", b"  ")
 
 
 def _internal_error(c: Client, cmd: Command, exc: Exception) -> None:
-    """A command raised what no command should: log the traceback, answer an error, propagate nothing
-    (replaying the command from the AOF would raise again)."""
+    """A command raised what no command should: log the traceback and answer an error. The caller
+    propagates none of the command's own effects (replaying it from the AOF would raise again)."""
     import traceback
 
     c.server.log.warning(f"Internal error in '{cmd.fullname}': "
